@@ -1,0 +1,1 @@
+"""Benchmarks: each `bench_*.py` measures a Warmline path against its bare baseline in the same run."""

@@ -1,0 +1,30 @@
+"""`make bench`: run every bench/bench_*.py (or the ones named) and rewrite docs/benchmarks.md from their tables."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+import bench
+from bench.report import write_report
+
+
+def main(argv: list[str]) -> int:
+    names = argv or sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    sections: dict[str, str] = {}
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        started = time.perf_counter()
+        print(f"== {name}", flush=True)
+        table: str = module.run()
+        print(table, flush=True)
+        sections[name] = f"{table}\n\n_{time.perf_counter() - started:.0f} s for this benchmark._"
+    write_report(Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md", sections)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

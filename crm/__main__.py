@@ -1,0 +1,5 @@
+"""`python -m crm` runs the CLI."""
+
+from crm.cli import cli
+
+cli()

@@ -1,0 +1,299 @@
+"""Composition root for the command line: `crm serve | worker | db upgrade | demo | user | apikey ...`.
+
+Every expected failure (bad setting, unreachable service, bad input) ends as one line on stderr and a
+non-zero exit; tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from pydantic import ValidationError
+
+from crm import __version__
+from crm.errors import WarmlineError
+from crm.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(click.ClickException):
+    """Printed as `error: <message>` with exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def friendly(func: F) -> F:
+    """Turn expected failures into one line and exit code 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from crm.preflight import PreflightError
+
+        try:
+            return func(*args, **kwargs)
+        except (PreflightError, WarmlineError) as exc:
+            raise UserError(str(exc)) from None
+        except OSError as exc:
+            raise UserError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "CRM_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise UserError(f"{name}: {first['msg']}") from None
+    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None}) if overrides else settings
+
+
+def preflight(settings: Settings, *, redis: bool = True, migrated: bool = True) -> None:
+    from crm.db import make_engine
+    from crm.migrate import current_revision, head_revision
+    from crm.preflight import PreflightError, check_database, check_redis
+
+    async def run() -> None:
+        await check_database(settings)
+        if redis and settings.redis_url:
+            await check_redis(settings.redis_url)
+        if migrated:
+            engine = make_engine(settings)
+            try:
+                current = await current_revision(engine)
+            finally:
+                await engine.dispose()
+            if current != head_revision(settings):
+                raise PreflightError(
+                    f"the database is at revision {current or 'none'}, not {head_revision(settings)}: run `crm db upgrade`"
+                )
+
+    asyncio.run(run())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="warmline")
+def cli() -> None:
+    """Warmline: listen for buying signals, score leads, reach out, track replies."""
+
+
+# ----------------------------------------------------------------------------- database
+
+
+@cli.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@friendly
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION."""
+    from crm.migrate import upgrade
+
+    settings = load_settings()
+    preflight(settings, redis=False, migrated=False)
+    upgrade(settings, revision)
+    click.echo(f"database upgraded to {revision}")
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+async def _run_processes(settings: Settings, *, web: bool, worker: bool, stop: asyncio.Event | None = None) -> None:
+    """Run the web server and/or an arq worker in this event loop until interrupted or `stop` is set."""
+    import uvicorn
+
+    from crm.app import create_app
+    from crm.worker import create_worker
+
+    arq_worker = create_worker(settings, handle_signals=False) if worker else None
+    worker_task = asyncio.create_task(arq_worker.async_run()) if arq_worker is not None else None
+    server = None
+    if web:
+        config = uvicorn.Config(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+        )
+        server = uvicorn.Server(config)
+
+    async def stop_when_told() -> None:
+        if stop is not None:
+            await stop.wait()
+            if server is not None:
+                server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_told())
+    try:
+        if server is not None:
+            await server.serve()
+        elif worker_task is not None:
+            await asyncio.wait([worker_task, watcher], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+        if arq_worker is not None and worker_task is not None:
+            worker_task.cancel()
+            await asyncio.gather(worker_task, return_exceptions=True)
+            await arq_worker.close()
+
+
+def _port_free(host: str, port: int) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            raise UserError(f"port {port} on {host} is in use: pass --port or set CRM_PORT") from None
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (CRM_HOST).")
+@click.option("--port", type=int, default=None, help="Port to bind (CRM_PORT).")
+@click.option(
+    "--worker/--no-worker",
+    "with_worker",
+    default=None,
+    help="Run an arq worker in the same process (default: only with the embedded Valkey).",
+)
+@friendly
+def serve(host: str | None, port: int | None, with_worker: bool | None) -> None:
+    """Serve the API and board; without CRM_REDIS_URL an embedded Valkey and a worker run alongside."""
+    from crm.embedded import with_queue
+
+    settings = load_settings(host=host, port=port)
+    preflight(settings, redis=False)
+    _port_free(settings.host, settings.port)
+    embedded = not settings.redis_url
+    with with_queue(settings) as live:
+        preflight(live, migrated=False)
+        click.echo(f"Warmline {__version__} on {live.base_url}  (API docs: {live.base_url}/schema)")
+        asyncio.run(_run_processes(live, web=True, worker=embedded if with_worker is None else with_worker))
+
+
+@cli.command()
+@friendly
+def worker() -> None:
+    """Run an arq worker against CRM_REDIS_URL (scale out by running several)."""
+    settings = load_settings()
+    if not settings.redis_url:
+        raise UserError(
+            "CRM_REDIS_URL is not set: a standalone worker needs the Redis the web process uses "
+            "(`crm serve` and `crm demo` run their own worker on an embedded Valkey)"
+        )
+    preflight(settings)
+    from crm.worker import create_worker
+
+    create_worker(settings).run()
+
+
+# ----------------------------------------------------------------------------- users and keys
+
+
+@cli.group()
+def user() -> None:
+    """Users and roles."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "sales_rep", "marketer", "read_only"]), default="sales_rep")
+@click.option("--name", default="")
+@click.option("--password", default=None, help="Web sign-in password (prompted if --prompt-password).")
+@friendly
+def user_create(email: str, role: str, name: str, password: str | None) -> None:
+    """Create a user."""
+    from crm.auth import create_user
+    from crm.db import make_engine, make_sessionmaker, session_scope
+    from crm.models import Role
+
+    settings = load_settings()
+    preflight(settings, redis=False)
+
+    async def run() -> int:
+        engine = make_engine(settings)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                created = await create_user(session, email, role=Role(role), name=name, password=password)
+                assert created.id is not None
+                return created.id
+        finally:
+            await engine.dispose()
+
+    click.echo(f"user {asyncio.run(run())} created")
+
+
+@cli.group()
+def apikey() -> None:
+    """API keys for REST consumers."""
+
+
+@apikey.command("create")
+@click.argument("email")
+@click.option("--name", default="default")
+@friendly
+def apikey_create(email: str, name: str) -> None:
+    """Mint an API key for a user; the key is printed once."""
+    from sqlmodel import select
+
+    from crm.auth import create_api_key
+    from crm.db import make_engine, make_sessionmaker, session_scope
+    from crm.models import User
+
+    settings = load_settings()
+    preflight(settings, redis=False)
+
+    async def run() -> str:
+        engine = make_engine(settings)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                found = (await session.exec(select(User).where(User.email == email.lower()))).first()
+                if found is None:
+                    raise UserError(f"no user with email {email}")
+                return (await create_api_key(session, settings, found, name)).plaintext
+        finally:
+            await engine.dispose()
+
+    click.echo(asyncio.run(run()))
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--port", type=int, default=None)
+@click.option("--exit-after", type=float, default=None, help="Stop after this many seconds (for scripted runs).")
+@friendly
+def demo(port: int | None, exit_after: float | None) -> None:
+    """Migrate, start Valkey, worker and web, load the demo mentions, and print where to look."""
+    from crm.demo import run_demo
+    from crm.embedded import with_queue
+    from crm.migrate import upgrade
+
+    settings = load_settings(port=port)
+    preflight(settings, redis=False, migrated=False)
+    upgrade(settings)
+    _port_free(settings.host, settings.port)
+    with with_queue(settings) as live:
+        preflight(live)
+        asyncio.run(run_demo(live, _run_processes, exit_after=exit_after, echo=click.echo))
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,117 @@
+"""`crm demo`: the whole flow on the embedded defaults, driven through the real API and worker.
+
+Part of the CLI composition root (it may import every package); nothing imports it but `crm.cli`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from typing import Any
+
+import httpx
+from sqlmodel import select
+
+from crm.auth import create_api_key, create_user
+from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.models import Role, User
+from crm.settings import Settings
+
+DEMO_EMAIL = "demo-admin@warmline.local"
+DEMO_WATCH = {
+    "name": "Demo: CRM alternatives",
+    "description": "People asking for a CRM or complaining about the one they use.",
+    "keywords": ["crm", "lead tracking", "sales pipeline", "outreach tool"],
+    "competitors": [
+        {"name": "Salesforce", "aliases": ["sfdc"], "handles": ["@salesforce"]},
+        {"name": "HubSpot", "aliases": ["hubspot crm"], "handles": ["@hubspot"]},
+    ],
+    "excluded_terms": ["hiring", "job opening"],
+}
+
+
+async def _demo_key(settings: Settings) -> str:
+    engine = make_engine(settings)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            admin = (await session.exec(select(User).where(User.email == DEMO_EMAIL))).first()
+            if admin is None:
+                admin = await create_user(session, DEMO_EMAIL, role=Role.ADMIN, name="Demo Admin")
+            return (await create_api_key(session, settings, admin, "demo")).plaintext
+    finally:
+        await engine.dispose()
+
+
+async def _wait_until_up(client: httpx.AsyncClient, timeout: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            if (await client.get("/ready")).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("the web process did not become ready")
+        await asyncio.sleep(0.2)
+
+
+async def _load(client: httpx.AsyncClient, echo: Callable[[str], Any]) -> None:
+    watches = (await client.get("/api/v1/watches")).json()
+    watch = next((w for w in watches if w["name"] == DEMO_WATCH["name"]), None)
+    if watch is None:
+        watch = (await client.post("/api/v1/watches", json=DEMO_WATCH)).raise_for_status().json()
+    body = resources.files("crm").joinpath("demo_data/sample_mentions.jsonl").read_bytes()
+    report = (
+        (
+            await client.post(
+                f"/api/v1/watches/{watch['id']}/mentions/import",
+                content=body,
+                headers={"content-type": "application/x-ndjson"},
+            )
+        )
+        .raise_for_status()
+        .json()
+    )
+    echo(
+        f"imported: {report['stored']} new mentions, {report['duplicates']} already known, "
+        f"{report['new_leads']} new leads, {report['quarantined']} quarantined"
+    )
+    for _ in range(50):  # the worker scores in the background; wait briefly so the summary shows scores
+        leads = (await client.get("/api/v1/leads", params={"limit": 5})).json()["items"]
+        if all(lead["score"] is not None for lead in leads):
+            break
+        await asyncio.sleep(0.1)
+    for lead in leads:
+        echo(
+            f"  lead {lead['id']:>3}  score {lead['score'] if lead['score'] is not None else '-':>5}  "
+            f"@{lead['handle']}: {', '.join(lead['score_reasons'][:3])}"
+        )
+
+
+async def run_demo(
+    settings: Settings,
+    run_processes: Callable[..., Coroutine[Any, Any, None]],
+    *,
+    exit_after: float | None,
+    echo: Callable[[str], Any],
+) -> None:
+    key = await _demo_key(settings)
+    stop = asyncio.Event()
+    server = asyncio.create_task(run_processes(settings, web=True, worker=True, stop=stop))
+    try:
+        async with httpx.AsyncClient(
+            base_url=settings.base_url, headers={"authorization": f"Bearer {key}"}, timeout=30
+        ) as client:
+            await _wait_until_up(client)
+            await _load(client, echo)
+        echo("")
+        echo(f"Warmline demo is running at {settings.base_url}")
+        echo(f"  API docs:  {settings.base_url}/schema")
+        echo(f"  leads:     {settings.base_url}/api/v1/leads")
+        echo(f"  API key:   {key}")
+        echo("Press Ctrl-C to stop." if exit_after is None else f"Stopping in {exit_after:g} s.")
+        await asyncio.wait([server], timeout=exit_after)
+    finally:
+        stop.set()
+        await server

@@ -1,0 +1,86 @@
+"""RFC 9457 problem details: every error leaves the API as application/problem+json, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import IntegrityError
+
+from crm.errors import WarmlineError
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger("crm.problems")
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str | None = None,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": f"urn:warmline:problem:{slug}" if slug else "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    request_id = structlog.contextvars.get_contextvars().get("request_id")
+    if request_id:
+        body["request_id"] = request_id
+    if extra:
+        body.update({k: v for k, v in extra.items() if k not in body})
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def warmline_error(request: Request[Any, Any, Any], exc: WarmlineError) -> Response[dict[str, Any]]:
+    return problem(request, exc.status, exc.title, exc.detail, slug=exc.slug, extra=exc.extra, headers=exc.headers)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if exc.status_code >= 500:
+        log.error("http_error", status=exc.status_code, detail=exc.detail)
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra["errors"] = exc.extra
+    elif isinstance(exc.extra, dict):
+        extra.update(exc.extra)
+    title = {
+        400: "Bad request",
+        401: "Authentication required",
+        403: "Permission denied",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Payload too large",
+        415: "Unsupported media type",
+        429: "Too many requests",
+    }.get(exc.status_code, "Error")
+    slug = "invalid-input" if isinstance(exc, ValidationException) else None
+    return problem(request, exc.status_code, title, exc.detail, slug=slug, extra=extra, headers=exc.headers)
+
+
+def integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[dict[str, Any]]:
+    log.info("integrity_error", error=str(exc.orig)[:200])
+    return problem(request, 409, "Conflict", "the change conflicts with an existing record", slug="conflict")
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled_error", path=request.url.path)
+    return problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    WarmlineError: warmline_error,
+    HTTPException: http_error,
+    IntegrityError: integrity_error,
+    Exception: unexpected_error,
+}
+
+__all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "problem"]

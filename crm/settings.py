@@ -1,0 +1,97 @@
+"""Configuration: one Settings object read from CRM_* environment variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    """Every knob Warmline reads; the README's configuration table mirrors these fields."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Where the SQLite file, models and logs live.")
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means a SQLite file at <data_dir>/warmline.db.",
+    )
+    redis_url: str = Field(
+        default="",
+        description="Redis URL for the arq queue; empty means the CLI starts an embedded Valkey.",
+    )
+    queue_name: str = Field(default="warmline", description="arq queue name and job-id namespace.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = Field(default="", description="Base URL shown to users; derived from host/port if empty.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "console"
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-only-change-me"),
+        description="Signs sessions and webhook secrets; set a long random value in production.",
+    )
+    debug: bool = False
+    db_pool_size: int = 10
+    worker_max_jobs: int = 20
+    worker_poll_delay: float = Field(
+        default=0.05, description="Seconds between arq queue polls (arq's 0.5 s default caps throughput)."
+    )
+    model_dir: Path = Field(default=Path(""), description="Model registry folder; empty means <data_dir>/models.")
+    lead_score_threshold: int = Field(default=60, ge=0, le=100)
+    sales_dm_response_hours: int = 24
+    support_dm_response_hours: int = 4
+    daily_dm_cap_per_rep: int = Field(default=25, ge=0)
+    recipient_cooldown_days: int = Field(default=7, ge=0)
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(""), description="Shared secret for the inbound mention webhook (HMAC-SHA256)."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("CRM_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("CRM_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL actually used (drivers filled in, default file placed)."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'warmline.db').as_posix()}"
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://") :]
+        if url.startswith("postgresql://"):
+            url = "postgresql+asyncpg://" + url[len("postgresql://") :]
+        elif url.startswith("sqlite://"):
+            url = "sqlite+aiosqlite://" + url[len("sqlite://") :]
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir if str(self.model_dir) not in ("", ".") else self.data_dir / "models"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment on first use."""
+    return Settings()

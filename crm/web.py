@@ -1,0 +1,110 @@
+"""Request plumbing shared by every route: the session provider, the queue provider, request ids, the caller."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from arq.connections import ArqRedis
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.auth import authenticate_key, presented_key
+from crm.errors import NotAuthenticated
+from crm.models import User
+from crm.settings import Settings
+
+log = structlog.get_logger("crm.web")
+
+# Handler parameter types: Litestar injects these by name (declared explicitly, as Litestar 3 will require).
+DbSession = NamedDependency[AsyncSession]
+Queue = NamedDependency[ArqRedis]
+Engine = NamedDependency[AsyncEngine]
+AppSettings = NamedDependency[Settings]
+CurrentUser = NamedDependency[User]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
+    """One transaction per request: commit when the handler succeeds, roll back when it raises."""
+    async with state.sessionmaker() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+def provide_queue(state: State) -> ArqRedis:
+    queue: ArqRedis = state.queue
+    return queue
+
+
+def provide_engine(state: State) -> AsyncEngine:
+    engine: AsyncEngine = state.engine
+    return engine
+
+
+def provide_settings(state: State) -> Settings:
+    settings: Settings = state.settings
+    return settings
+
+
+async def provide_user(request: Request[Any, Any, Any], session: DbSession, settings: AppSettings) -> User:
+    """The authenticated caller, from an API key (Authorization: Bearer or X-API-Key) or a web session."""
+    key = presented_key(request)
+    if key:
+        user, api_key = await authenticate_key(session, settings, key)
+        request.state.api_key_id = api_key.id
+        return user
+    web_session = request.scope.get("session")
+    user_id = web_session.get("user_id") if isinstance(web_session, dict) else None
+    if user_id:
+        found = await session.get(User, int(user_id))
+        if found is not None and found.is_active:
+            return found
+    raise NotAuthenticated("send an API key as `Authorization: Bearer <key>` or sign in")
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Binds a request id (from X-Request-ID or new) to every log line and echoes it in the response."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # type: ignore[comparison-overlap]
+            await app(scope, receive, send)
+            return
+        given = next((v.decode() for k, v in scope.get("headers", []) if k == b"x-request-id"), "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                method=scope.get("method", ""),
+                path=scope["path"],
+                status=status,
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    return middleware

@@ -1,0 +1,56 @@
+"""Composition root for the worker process: arq settings, the job functions of every package, startup/shutdown."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from arq.worker import Worker
+
+from crm.db import make_engine, make_sessionmaker
+from crm.logs import configure_logging
+from crm.queue import deserialize_job, redis_settings, serialize_job
+from crm.settings import Settings
+from scoring.jobs import score_lead
+
+FUNCTIONS: list[Any] = [score_lead]
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    ctx["engine"] = make_engine(settings)
+    ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=False)
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "http" in ctx:
+        await ctx["http"].aclose()
+    if "engine" in ctx:
+        await ctx["engine"].dispose()
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """Everything arq needs, in one place; `crm worker` and the tests build their Worker from this."""
+    if not settings.redis_url:
+        raise RuntimeError("CRM_REDIS_URL is not set")
+    return {
+        "functions": FUNCTIONS,
+        "cron_jobs": [],
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": redis_settings(settings.redis_url),
+        "queue_name": settings.queue_name,
+        "job_serializer": serialize_job,
+        "job_deserializer": deserialize_job,
+        "max_jobs": settings.worker_max_jobs,
+        "poll_delay": settings.worker_poll_delay,
+        "keep_result": 3600,
+        "ctx": {"settings": settings},
+        "handle_signals": True,
+    }
+
+
+def create_worker(settings: Settings, **overrides: Any) -> Worker:
+    configure_logging(settings)
+    return Worker(**{**worker_options(settings), **overrides})

@@ -1,0 +1,1 @@
+"""Listening: platform connectors, matching, normalisation, dedup and storage of public mentions."""

@@ -1,0 +1,143 @@
+"""File and push intake: one JSON object per mention (JSONL, CSV or a webhook body) validated into RawMention."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from listeners.base import Author, PayloadError, RawMention
+
+KNOWN_PLATFORMS = {"hackernews", "reddit", "bluesky", "mastodon", "x", "rss", "file", "webhook"}
+MAX_TEXT = 40_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    line: int
+    reason: str
+    body: str
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise PayloadError(f"{name} must be a whole number, got a boolean")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise PayloadError(f"{name} must be a whole number, got {value!r}") from None
+    if number < 0:
+        raise PayloadError(f"{name} must not be negative")
+    return number
+
+
+def parse_timestamp(value: Any, name: str = "created_at") -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str) or not value.strip():
+        raise PayloadError(f"{name} is missing or not a timestamp")
+    text = value.strip().replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise PayloadError(f"{name} is not an ISO 8601 timestamp: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _str(record: dict[str, Any], name: str, *, required: bool = True) -> str:
+    value = record.get(name)
+    if value is None or value == "":
+        if required:
+            raise PayloadError(f"{name} is missing")
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise PayloadError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def mention_from_record(record: Any) -> RawMention:
+    """Validate one intake object; raises PayloadError naming the first problem."""
+    if not isinstance(record, dict):
+        raise PayloadError(f"expected a JSON object, got {type(record).__name__}")
+    platform = _str(record, "platform").strip().lower()
+    if platform not in KNOWN_PLATFORMS:
+        raise PayloadError(f"unknown platform {platform!r}; expected one of {', '.join(sorted(KNOWN_PLATFORMS))}")
+    text = _str(record, "text")
+    if len(text) > MAX_TEXT:
+        raise PayloadError(f"text is longer than {MAX_TEXT} characters")
+    author = record.get("author")
+    if not isinstance(author, dict):
+        raise PayloadError("author must be an object with at least a handle")
+    handle = _str(author, "handle").strip().lstrip("@")
+    if not handle:
+        raise PayloadError("author.handle is empty")
+    given = record.get("engagement")
+    engagement: dict[str, Any] = given if isinstance(given, dict) else {}
+    return RawMention(
+        platform=platform,
+        external_id=_str(record, "id"),
+        text=text,
+        url=_str(record, "url"),
+        created_at=parse_timestamp(record.get("created_at")),
+        author=Author(
+            handle=handle,
+            display_name=_str(author, "display_name", required=False) or _str(author, "name", required=False),
+            external_id=_str(author, "id", required=False) or None,
+            followers=_int(author.get("followers"), "author.followers"),
+            following=_int(author.get("following"), "author.following"),
+            posts_count=_int(author.get("posts"), "author.posts"),
+            verified=bool(author.get("verified", False)),
+            dm_open=bool(author.get("dm_open", False)),
+            bio=_str(author, "bio", required=False),
+            profile_url=_str(author, "url", required=False),
+        ),
+        language=_str(record, "language", required=False) or None,
+        likes=_int(engagement.get("likes", record.get("likes")), "likes") or 0,
+        reposts=_int(engagement.get("reposts", record.get("reposts")), "reposts") or 0,
+        replies=_int(engagement.get("replies", record.get("replies")), "replies") or 0,
+        quotes=_int(engagement.get("quotes", record.get("quotes")), "quotes") or 0,
+        in_reply_to=_str(record, "in_reply_to", required=False) or None,
+        quote_of=_str(record, "quote_of", required=False) or None,
+        raw=record,
+    )
+
+
+def read_jsonl(stream: io.TextIOBase | Iterator[str]) -> Iterator[tuple[int, RawMention | Rejected]]:
+    """Yields (line number, mention or rejection); a bad line never stops the file."""
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, mention_from_record(json.loads(line))
+        except json.JSONDecodeError as exc:
+            yield number, Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", line.rstrip("\n"))
+        except PayloadError as exc:
+            yield number, Rejected(number, str(exc), line.rstrip("\n"))
+
+
+def read_csv(stream: io.TextIOBase) -> Iterator[tuple[int, RawMention | Rejected]]:
+    """CSV with columns platform,id,text,created_at,url,author_handle[,author_followers,...]."""
+    reader = csv.DictReader(stream)
+    if reader.fieldnames is None:
+        return
+    for number, row in enumerate(reader, start=2):
+        record: dict[str, Any] = {"author": {}}
+        for key, value in row.items():
+            if key is None:
+                continue
+            if key.startswith("author_"):
+                record["author"][key[len("author_") :]] = value
+            else:
+                record[key] = value
+        try:
+            yield number, mention_from_record(record)
+        except PayloadError as exc:
+            yield number, Rejected(number, str(exc), json.dumps(row))

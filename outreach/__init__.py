@@ -1,0 +1,1 @@
+"""Outreach: drafting first DMs, consent and caps, sending, replies and their stage changes."""

@@ -1,0 +1,67 @@
+"""Outreach routes: draft a first DM for a lead, mark it sent, record a reply, read a lead's messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, JSONBody
+from sqlmodel import col, select
+
+from crm.api import get_lead_or_404
+from crm.errors import NotFound
+from crm.models import Message
+from crm.web import AppSettings, CurrentUser, DbSession
+from outreach.schemas import DraftCreate, MarkSent, MessagePublic, ReplyCreate
+from outreach.service import create_draft, mark_sent, record_reply
+
+
+class OutreachController(Controller):
+    path = "/api/v1"
+    tags = ["outreach"]
+
+    @post("/leads/{lead_id:int}/drafts", summary="Draft a personalised first DM for a lead")
+    async def draft(
+        self, session: DbSession, user: CurrentUser, lead_id: FromPath[int], data: JSONBody[DraftCreate | None] = None
+    ) -> MessagePublic:
+        lead = await get_lead_or_404(session, lead_id)
+        message = await create_draft(session, lead, user, data.template if data else None)
+        return MessagePublic.model_validate(message)
+
+    @post("/messages/{message_id:int}/sent", summary="Mark a drafted message as sent by a rep", status_code=200)
+    async def sent(
+        self, session: DbSession, user: CurrentUser, message_id: FromPath[int], data: JSONBody[MarkSent | None] = None
+    ) -> MessagePublic:
+        message = await session.get(Message, message_id)
+        if message is None:
+            raise NotFound(f"message {message_id} does not exist")
+        await get_lead_or_404(session, message.lead_id)
+        return MessagePublic.model_validate(await mark_sent(session, message, user, data.external_id if data else None))
+
+    @post("/leads/{lead_id:int}/replies", summary="Record a reply from the lead")
+    async def reply(
+        self,
+        session: DbSession,
+        settings: AppSettings,
+        user: CurrentUser,
+        lead_id: FromPath[int],
+        data: JSONBody[ReplyCreate],
+    ) -> MessagePublic:
+        lead = await get_lead_or_404(session, lead_id)
+        message, _ = await record_reply(
+            session,
+            lead,
+            data.body,
+            external_id=data.external_id,
+            actor=user.email,
+            response_window=timedelta(hours=settings.sales_dm_response_hours),
+        )
+        return MessagePublic.model_validate(message)
+
+    @get("/leads/{lead_id:int}/messages", summary="A lead's conversation, oldest first")
+    async def messages(self, session: DbSession, user: CurrentUser, lead_id: FromPath[int]) -> list[MessagePublic]:
+        await get_lead_or_404(session, lead_id)
+        rows = await session.exec(
+            select(Message).where(Message.lead_id == lead_id).order_by(col(Message.created_at), col(Message.id))
+        )
+        return [MessagePublic.model_validate(m) for m in rows]

@@ -1,0 +1,146 @@
+"""Drafts, sends and replies: the message record for each conversation and the stage moves they cause."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm import audit
+from crm.errors import Conflict, NotFound, OutreachBlocked
+from crm.models import (
+    Channel,
+    Contact,
+    Conversation,
+    Direction,
+    Lead,
+    Mention,
+    Message,
+    MessageStatus,
+    User,
+    utcnow,
+)
+from crm.pipeline import move_lead
+from outreach.drafting import DraftContext, render_first_dm
+
+
+async def conversation_for(session: AsyncSession, lead: Lead, channel: str = Channel.DM.value) -> Conversation:
+    assert lead.id is not None
+    found = (
+        await session.exec(select(Conversation).where(Conversation.lead_id == lead.id, Conversation.channel == channel))
+    ).first()
+    if found is not None:
+        return found
+    conversation = Conversation(
+        lead_id=lead.id, contact_id=lead.contact_id, platform=lead.platform or "file", channel=channel
+    )
+    session.add(conversation)
+    await session.flush()
+    return conversation
+
+
+async def create_draft(session: AsyncSession, lead: Lead, author: User, template: str | None = None) -> Message:
+    """A first-DM draft personalised from the lead's mention; refused for do-not-contact people."""
+    contact = await session.get(Contact, lead.contact_id)
+    if contact is None or contact.deleted_at is not None:
+        raise NotFound("the lead's contact no longer exists")
+    if contact.do_not_contact:
+        raise OutreachBlocked("this person is on the do-not-contact list")
+    mention = await session.get(Mention, lead.first_mention_id) if lead.first_mention_id else None
+    body = render_first_dm(
+        DraftContext(
+            name=contact.display_name,
+            platform=lead.platform or "file",
+            mention_text=mention.text if mention else "",
+            competitor=mention.matched_competitors[0] if mention and mention.matched_competitors else None,
+        ),
+        template,
+    )
+    conversation = await conversation_for(session, lead)
+    assert conversation.id is not None and lead.id is not None
+    message = Message(
+        conversation_id=conversation.id,
+        lead_id=lead.id,
+        direction=Direction.OUTBOUND.value,
+        platform=conversation.platform,
+        status=MessageStatus.DRAFT.value,
+        body=body,
+        template="first_dm" if template is None else "custom",
+        author_user_id=author.id,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def mark_sent(session: AsyncSession, message: Message, user: User, external_id: str | None = None) -> Message:
+    """A rep sent the draft by hand: record it, and move a new lead to Contacted."""
+    if message.direction != Direction.OUTBOUND.value:
+        raise Conflict("only outbound messages can be marked sent")
+    if message.status == MessageStatus.SENT.value:
+        return message  # marking twice is harmless
+    if message.status not in (
+        MessageStatus.DRAFT.value,
+        MessageStatus.APPROVED.value,
+        MessageStatus.NEEDS_REVIEW.value,
+    ):
+        raise Conflict(f"a {message.status} message cannot be marked sent")
+    lead = await session.get(Lead, message.lead_id)
+    assert lead is not None
+    now = utcnow()
+    message.status, message.sent_at, message.updated_at = MessageStatus.SENT.value, now, now
+    if external_id:
+        message.external_id = external_id
+    session.add(message)
+    if lead.stage == "new":
+        await move_lead(
+            session, lead, "contacted", actor=user.email, actor_user_id=user.id, reason=f"message {message.id} sent"
+        )
+    audit.record(
+        session, "message.sent", actor=user.email, actor_user_id=user.id, object_type="message", object_id=message.id
+    )
+    await session.flush()
+    return message
+
+
+async def record_reply(
+    session: AsyncSession,
+    lead: Lead,
+    body: str,
+    *,
+    external_id: str | None = None,
+    actor: str = "system",
+    response_window: timedelta = timedelta(hours=24),
+) -> tuple[Message, bool]:
+    """Store an inbound reply once (by external id) and move a contacted lead to Replied."""
+    conversation = await conversation_for(session, lead)
+    if external_id:
+        existing = (
+            await session.exec(
+                select(Message).where(Message.platform == conversation.platform, Message.external_id == external_id)
+            )
+        ).first()
+        if existing is not None:
+            return existing, False
+    assert conversation.id is not None and lead.id is not None
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        lead_id=lead.id,
+        direction=Direction.INBOUND.value,
+        platform=conversation.platform,
+        status=MessageStatus.RECEIVED.value,
+        body=body,
+        external_id=external_id,
+        received_at=now,
+    )
+    session.add(message)
+    if lead.stage == "contacted":
+        # The reply starts the clock on our answer: sales DMs within a day by default.
+        await move_lead(session, lead, "replied", actor=actor, reason="reply received", response_window=response_window)
+    else:
+        lead.last_activity_at = now
+        session.add(lead)
+    await session.flush()
+    return message, True

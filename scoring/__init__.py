@@ -1,0 +1,1 @@
+"""Scoring: warm-lead and influencer models, their registry, and the jobs that apply them."""

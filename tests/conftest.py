@@ -1,0 +1,191 @@
+"""Test harness: every database test runs on SQLite + embedded Valkey and, when CRM_TEST_DATABASE_URL and
+CRM_TEST_REDIS_URL are set, on PostgreSQL + Redis too. Each run makes its own throwaway database and its own
+queue namespace, and removes them afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from redis import Redis
+from sqlalchemy import delete
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.app import create_app
+from crm.auth import create_api_key, create_user
+from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.embedded import embedded_valkey
+from crm.migrate import upgrade
+from crm.models import Role, User
+from crm.pipeline import DEFAULT_PIPELINE, DEFAULT_STAGES, create_pipeline
+from crm.settings import Settings
+from crm.worker import create_worker
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database_url: str
+    redis_url: str
+
+
+def _backend_params() -> list[Any]:
+    params = [pytest.param("sqlite", id="sqlite")]
+    if os.environ.get("CRM_TEST_DATABASE_URL"):
+        params.append(pytest.param("postgresql", id="postgresql"))
+    return params
+
+
+@pytest.fixture(scope="session")
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with embedded_valkey(tmp_path_factory.mktemp("valkey")) as url:
+        yield url
+
+
+def _create_pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
+    import psycopg
+
+    url = make_url(base_url)
+    name = f"warmline_test_{uuid.uuid4().hex[:12]}"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.set(database=name).render_as_string(hide_password=False), drop
+
+
+@pytest.fixture(scope="session", params=_backend_params())
+def backend(
+    request: pytest.FixtureRequest, valkey_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("sqlite") / "warmline.db"
+        chosen = Backend("sqlite", f"sqlite:///{path}", valkey_url)
+        upgrade(Settings(database_url=chosen.database_url, _env_file=None))  # type: ignore[call-arg]
+        yield chosen
+        return
+    database_url, drop = _create_pg_database(os.environ["CRM_TEST_DATABASE_URL"])
+    try:
+        chosen = Backend("postgresql", database_url, os.environ.get("CRM_TEST_REDIS_URL") or valkey_url)
+        upgrade(Settings(database_url=chosen.database_url, _env_file=None))  # type: ignore[call-arg]
+        yield chosen
+    finally:
+        drop()
+
+
+async def reset_database(engine: AsyncEngine) -> None:
+    """Empty every table and put the seeded default pipeline back, so each test starts from a migrated DB."""
+    async with engine.begin() as connection:
+        for table in reversed(SQLModel.metadata.sorted_tables):
+            await connection.execute(delete(table))
+    async with session_scope(make_sessionmaker(engine)) as session:
+        await create_pipeline(session, DEFAULT_PIPELINE, list(DEFAULT_STAGES), is_default=True)
+
+
+def _forget_queue(redis_url: str, queue_name: str) -> None:
+    client = Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"*{queue_name}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+async def settings(backend: Backend, tmp_path: Path) -> AsyncIterator[Settings]:
+    queue_name = f"wltest-{uuid.uuid4().hex[:10]}"
+    configured = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=backend.database_url,
+        redis_url=backend.redis_url,
+        queue_name=queue_name,
+        data_dir=tmp_path,
+        secret_key="test-secret-key-0123456789abcdef",
+        webhook_secret="test-webhook-secret",
+        log_level="WARNING",
+        worker_poll_delay=0.01,
+    )
+    yield configured
+    engine = make_engine(configured)
+    try:
+        await reset_database(engine)
+    finally:
+        await engine.dispose()
+    _forget_queue(backend.redis_url, queue_name)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    created = make_engine(settings)
+    yield created
+    await created.dispose()
+
+
+@pytest.fixture
+async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with make_sessionmaker(engine)() as opened:
+        yield opened
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    async with AsyncTestClient(app=create_app(settings)) as test_client:
+        yield test_client
+
+
+@dataclass
+class Caller:
+    user: User
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+async def make_caller(settings: Settings, email: str, role: Role = Role.ADMIN, team_id: int | None = None) -> Caller:
+    engine = make_engine(settings)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as db:
+            created = await create_user(db, email, role=role, name=email.split("@")[0], team_id=team_id)
+            key = await create_api_key(db, settings, created, "test")
+        return Caller(created, key.plaintext)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def admin(settings: Settings) -> Caller:
+    return await make_caller(settings, "admin@example.com", Role.ADMIN)
+
+
+@pytest.fixture
+def run_jobs(settings: Settings) -> Callable[[], Awaitable[int]]:
+    """Drain the queue with a real arq worker in burst mode; returns how many jobs completed."""
+
+    async def drain() -> int:
+        worker = create_worker(settings, burst=True, handle_signals=False, poll_delay=0.01)
+        try:
+            await worker.main()
+            return int(worker.jobs_complete)
+        finally:
+            await worker.close()
+
+    return drain
