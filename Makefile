@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck bench lock clean
+.PHONY: demo test test-fast lint bench lock schema clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Warmline needs Python 3.11 or newer (set PYTHON=...)")'
@@ -30,6 +30,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Rewrite migration 0001 from crm/models.py (allowed until the first release; see crm/schema_migration.py).
+schema: $(STAMP)
+	$(BIN)/python -m crm.schema_migration
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)
