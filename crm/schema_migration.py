@@ -47,6 +47,8 @@ def render() -> str:
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": False})
         script = produce_migrations(context, SQLModel.metadata)
+        assert script.upgrade_ops is not None
+        assert script.downgrade_ops is not None
         upgrade = render_python_code(script.upgrade_ops, migration_context=context)
         downgrade = render_python_code(script.downgrade_ops, migration_context=context)
     return f"{HEADER}\ndef upgrade() -> None:\n{upgrade}\n\n\ndef downgrade() -> None:\n{downgrade}\n"
