@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
 from litestar.config.response_cache import ResponseCacheConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
+from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
 
 from crm import __version__
-from crm.api import LeadController
+from crm.activity_api import ActivityController
+from crm.api import LeadController, TagController
+from crm.audit_api import AuditController
+from crm.auth_api import AuthController
+from crm.board import BoardController
+from crm.campaigns_api import CampaignController
+from crm.contacts_api import ContactController, OrganisationController
+from crm.csv_api import CsvController
 from crm.db import make_engine, make_sessionmaker
 from crm.health import HealthController
+from crm.idempotency import idempotency_middleware
 from crm.logs import configure_logging
+from crm.openapi import document_problems
+from crm.pipelines_api import PipelineController
+from crm.privacy_api import PrivacyController
 from crm.problems import EXCEPTION_HANDLERS
 from crm.queue import create_queue
+from crm.ratelimit import rate_limit_headers_middleware
+from crm.records_api import NoteController, TaskController
 from crm.settings import Settings, get_settings
+from crm.sync import SyncController
+from crm.users_api import ApiKeyController, RoutingRuleController, TeamController, UserController
 from crm.web import (
     provide_engine,
     provide_queue,
@@ -30,13 +52,29 @@ from crm.web import (
     provide_user,
     request_id_middleware,
 )
+from crm.webhooks_api import WebhookController
 from listeners.api import MentionImportController, WatchController
+from listeners.webhook import MentionWebhookController
 from outreach.api import OutreachController
+from outreach.board import OutreachBoardController
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
+    secret = settings.secret_key.get_secret_value().encode()
+    # Web sessions are signed+encrypted cookies; SameSite=strict keeps them off cross-site requests.
+    web_sessions = CookieBackendConfig(
+        secret=hashlib.sha256(b"session:" + secret).digest(),
+        key="warmline_session",
+        samesite="strict",
+        httponly=True,
+        max_age=12 * 3600,
+        exclude=["/api", "/health", "/ready", "/schema"],
+    )
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -51,8 +89,36 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await queue.aclose()
             await engine.dispose()
 
-    return Litestar(
-        route_handlers=[HealthController, LeadController, WatchController, MentionImportController, OutreachController],
+    app = Litestar(
+        route_handlers=[
+            HealthController,
+            LeadController,
+            TagController,
+            AuthController,
+            ActivityController,
+            UserController,
+            TeamController,
+            ApiKeyController,
+            RoutingRuleController,
+            ContactController,
+            OrganisationController,
+            PipelineController,
+            CampaignController,
+            NoteController,
+            TaskController,
+            WatchController,
+            MentionImportController,
+            MentionWebhookController,
+            OutreachController,
+            BoardController,
+            OutreachBoardController,
+            SyncController,
+            AuditController,
+            PrivacyController,
+            WebhookController,
+            CsvController,
+            create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
+        ],
         lifespan=[lifespan],
         state=State({"settings": settings}),
         dependencies={
@@ -62,7 +128,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
             "user": Provide(provide_user),
         },
-        middleware=[DefineMiddleware(request_id_middleware)],
+        middleware=[
+            DefineMiddleware(request_id_middleware),
+            DefineMiddleware(rate_limit_headers_middleware),
+            DefineMiddleware(idempotency_middleware),
+            web_sessions.middleware,
+        ],
+        template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
+        # API calls authenticate with keys, not cookies, so only the board's forms need CSRF tokens.
+        csrf_config=CSRFConfig(
+            secret=hashlib.sha256(b"csrf:" + secret).hexdigest(),
+            cookie_samesite="strict",
+            exclude=["/api", "/health", "/ready", "/schema", "/static"],
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="Warmline",
@@ -75,11 +153,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     "apiKey": SecurityScheme(
                         type="http", scheme="bearer", description="API key from `crm apikey create`"
                     ),
+                    "apiKeyHeader": SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="The same API key, for clients that cannot set Authorization",
+                    ),
                 }
             ),
-            security=[{"apiKey": []}],
+            security=[{"apiKey": []}, {"apiKeyHeader": []}],
         ),
         response_cache_config=ResponseCacheConfig(),
         debug=settings.debug,
         logging_config=None,
     )
+    document_problems(app)
+    return app

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from litestar.connection import ASGIConnection
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.errors import NotAuthenticated
@@ -103,14 +103,19 @@ async def authenticate_key(session: AsyncSession, settings: Settings, plaintext:
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise NotAuthenticated("malformed API key")
-    key = (await session.exec(select(ApiKey).where(ApiKey.prefix == parts[1]))).first()
+    # Key and user in one round trip: this runs on every API request.
+    found = (
+        await session.exec(
+            select(ApiKey, User).join(User, col(User.id) == col(ApiKey.user_id)).where(ApiKey.prefix == parts[1])
+        )
+    ).first()
+    key, user = found if found is not None else (None, None)
     if (
         key is None
         or key.revoked_at is not None
         or not hmac.compare_digest(key.key_hash, hash_api_key(settings, plaintext))
     ):
         raise NotAuthenticated("unknown or revoked API key")
-    user = await session.get(User, key.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("the key's user is disabled")
     now = utcnow()

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from crm import __version__
 from crm.errors import WarmlineError
 from crm.settings import Settings
+from listeners.commands import listen
+from scoring.commands import scoring
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,12 +36,17 @@ def friendly(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from crm.preflight import PreflightError
 
         try:
             return func(*args, **kwargs)
         except (PreflightError, WarmlineError) as exc:
             raise UserError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            raise UserError(f"database error: {first}") from None
         except OSError as exc:
             raise UserError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}") from None
 
@@ -181,7 +188,10 @@ def serve(host: str | None, port: int | None, with_worker: bool | None) -> None:
     with with_queue(settings) as live:
         preflight(live, migrated=False)
         click.echo(f"Warmline {__version__} on {live.base_url}  (API docs: {live.base_url}/schema)")
-        asyncio.run(_run_processes(live, web=True, worker=embedded if with_worker is None else with_worker))
+        try:
+            asyncio.run(_run_processes(live, web=True, worker=embedded if with_worker is None else with_worker))
+        except KeyboardInterrupt:
+            click.echo("stopped")
 
 
 @cli.command()
@@ -289,7 +299,14 @@ def demo(port: int | None, exit_after: float | None) -> None:
     _port_free(settings.host, settings.port)
     with with_queue(settings) as live:
         preflight(live)
-        asyncio.run(run_demo(live, _run_processes, exit_after=exit_after, echo=click.echo))
+        try:
+            asyncio.run(run_demo(live, _run_processes, exit_after=exit_after, echo=click.echo))
+        except KeyboardInterrupt:
+            click.echo("demo stopped")
+
+
+cli.add_command(listen)
+cli.add_command(scoring)
 
 
 def main() -> None:

@@ -10,6 +10,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+# Imported for their Session events: the sync change log and the webhook outbox's lead.created/lead.assigned.
+import crm.changelog
+import crm.outbox  # noqa: F401
 from crm.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]

@@ -6,6 +6,7 @@ Part of the CLI composition root (it may import every package); nothing imports 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from typing import Any
@@ -16,7 +17,9 @@ from sqlmodel import select
 from crm.auth import create_api_key, create_user
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Role, User
+from crm.queue import create_queue, enqueue
 from crm.settings import Settings
+from listeners.platforms.replay import ReplayServer
 
 DEMO_EMAIL = "demo-admin@warmline.local"
 DEMO_WATCH = {
@@ -28,6 +31,12 @@ DEMO_WATCH = {
         {"name": "HubSpot", "aliases": ["hubspot crm"], "handles": ["@hubspot"]},
     ],
     "excluded_terms": ["hiring", "job opening"],
+}
+REPLAY_WATCH: dict[str, Any] = {
+    "name": "Demo: replayed public posts",
+    "description": "Recorded public posts from HN, Reddit, X, Mastodon and RSS, read through the real connectors.",
+    "keywords": ["api", "python", "apple", "course", "editor", "release"],
+    "platforms": ["hackernews", "reddit", "x", "mastodon", "rss"],
 }
 
 
@@ -89,6 +98,43 @@ async def _load(client: httpx.AsyncClient, echo: Callable[[str], Any]) -> None:
         )
 
 
+async def _poll_replay(
+    settings: Settings, client: httpx.AsyncClient, replay: ReplayServer, echo: Callable[[str], Any]
+) -> None:
+    """One poll of each connector through the worker, against the local replay of recorded public posts."""
+    watches = (await client.get("/api/v1/watches")).json()
+    watch = next((w for w in watches if w["name"] == REPLAY_WATCH["name"]), None)
+    if watch is None:
+        watch = (await client.post("/api/v1/watches", json=REPLAY_WATCH)).raise_for_status().json()
+    echo(f"polling recorded public posts (deterministic local replay at {replay.base_url}):")
+    queue = await create_queue(settings)
+    try:
+        run = uuid.uuid4().hex[:8]  # a fresh job id per demo run; the cursors make a re-run find nothing new
+        for platform in REPLAY_WATCH["platforms"]:
+            # One at a time: SQLite takes one writer, and the output reads in order.
+            job = await enqueue(
+                queue,
+                "poll_watch",
+                job_id=f"demo-poll:{watch['id']}:{platform}:{run}",
+                watch_id=watch["id"],
+                platform=platform,
+            )
+            try:
+                report = await job.result(timeout=120) if job is not None else None
+            except Exception as exc:  # a failed poll is one line of the demo's output, not a traceback
+                echo(f"  {platform:<10} poll failed: {str(exc).splitlines()[0]}")
+                continue
+            if report is None:
+                continue
+            problems = f"  ({'; '.join(report['errors'])})" if report["errors"] else ""
+            echo(
+                f"  {platform:<10} {report['stored']:>3} new mentions, {report['duplicates']} already known, "
+                f"{len(report['new_leads'])} new leads, {report['quarantined']} quarantined{problems}"
+            )
+    finally:
+        await queue.aclose()
+
+
 async def run_demo(
     settings: Settings,
     run_processes: Callable[..., Coroutine[Any, Any, None]],
@@ -97,21 +143,26 @@ async def run_demo(
     echo: Callable[[str], Any],
 ) -> None:
     key = await _demo_key(settings)
-    stop = asyncio.Event()
-    server = asyncio.create_task(run_processes(settings, web=True, worker=True, stop=stop))
-    try:
-        async with httpx.AsyncClient(
-            base_url=settings.base_url, headers={"authorization": f"Bearer {key}"}, timeout=30
-        ) as client:
-            await _wait_until_up(client)
-            await _load(client, echo)
-        echo("")
-        echo(f"Warmline demo is running at {settings.base_url}")
-        echo(f"  API docs:  {settings.base_url}/schema")
-        echo(f"  leads:     {settings.base_url}/api/v1/leads")
-        echo(f"  API key:   {key}")
-        echo("Press Ctrl-C to stop." if exit_after is None else f"Stopping in {exit_after:g} s.")
-        await asyncio.wait([server], timeout=exit_after)
-    finally:
-        stop.set()
-        await server
+    async with ReplayServer() as replay:
+        # The worker's connectors read the local replay of recorded posts instead of the live platforms.
+        # The recorded posts never change, so the demo polls once by hand instead of running the minute scheduler.
+        settings = settings.model_copy(update={**replay.settings(), "listener_polling": False})
+        stop = asyncio.Event()
+        server = asyncio.create_task(run_processes(settings, web=True, worker=True, stop=stop))
+        try:
+            async with httpx.AsyncClient(
+                base_url=settings.base_url, headers={"authorization": f"Bearer {key}"}, timeout=30
+            ) as client:
+                await _wait_until_up(client)
+                await _load(client, echo)
+                await _poll_replay(settings, client, replay, echo)
+            echo("")
+            echo(f"Warmline demo is running at {settings.base_url}")
+            echo(f"  API docs:  {settings.base_url}/schema")
+            echo(f"  leads:     {settings.base_url}/api/v1/leads")
+            echo(f"  API key:   {key}")
+            echo("Press Ctrl-C to stop." if exit_after is None else f"Stopping in {exit_after:g} s.")
+            await asyncio.wait([server], timeout=exit_after)
+        finally:
+            stop.set()
+            await server

@@ -157,8 +157,10 @@ class Organisation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     domain: str | None = Field(default=None, max_length=253, index=True)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True)
+    deleted_at: datetime | None = ts_field()
 
 
 class Contact(SQLModel, table=True):
@@ -174,6 +176,7 @@ class Contact(SQLModel, table=True):
     contact_initiated: bool = False
     do_not_contact: bool = False
     merged_into_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True, index=True)
     deleted_at: datetime | None = ts_field()
@@ -238,8 +241,10 @@ class Pipeline(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120, unique=True)
     is_default: bool = False
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True)
+    deleted_at: datetime | None = ts_field()
 
 
 class Stage(SQLModel, table=True):
@@ -269,8 +274,10 @@ class Watch(SQLModel, table=True):
     pipeline_id: int | None = Field(default=None, foreign_key="pipeline.id")
     active: bool = True
     poll_interval_seconds: int = 300
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True)
+    deleted_at: datetime | None = ts_field()
 
 
 class Mention(SQLModel, table=True):
@@ -369,7 +376,7 @@ class Lead(SQLModel, table=True):
     first_mention_id: int | None = Field(default=None, foreign_key="mention.id")
     response_due_at: datetime | None = ts_field()
     last_activity_at: datetime | None = ts_field()
-    version: int = 1
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True)
     deleted_at: datetime | None = ts_field()
@@ -456,3 +463,169 @@ class Message(SQLModel, table=True):
     updated_at: datetime = ts_field(default_now=True)
     sent_at: datetime | None = ts_field()
     received_at: datetime | None = ts_field()
+
+
+# --------------------------------------------------------------------------- CRM records and routing (issue 5, part A)
+
+
+class Tag(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=60, unique=True)
+    created_at: datetime = ts_field(default_now=True)
+
+
+class LeadTag(SQLModel, table=True):
+    __tablename__ = "lead_tag"
+    __table_args__ = (sa.UniqueConstraint("lead_id", "tag_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    tag_id: int = Field(foreign_key="tag.id", index=True)
+    created_at: datetime = ts_field(default_now=True)
+
+
+class Note(SQLModel, table=True):
+    """A rep's note on a lead; part of the lead's timeline."""
+
+    __table_args__ = (sa.Index("ix_note_updated_id", "updated_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    author_user_id: int | None = Field(default=None, foreign_key="user.id")
+    body: str = Field(sa_type=sa.Text)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    created_at: datetime = ts_field(default_now=True)
+    updated_at: datetime = ts_field(default_now=True)
+    deleted_at: datetime | None = ts_field()
+
+
+class Task(SQLModel, table=True):
+    """A follow-up on a lead with a due date and an assignee."""
+
+    __table_args__ = (sa.Index("ix_task_updated_id", "updated_at", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", index=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=sa.Text)
+    due_at: datetime | None = ts_field(index=True)
+    done_at: datetime | None = ts_field()
+    assignee_user_id: int | None = Field(default=None, foreign_key="user.id", index=True)
+    created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    created_at: datetime = ts_field(default_now=True)
+    updated_at: datetime = ts_field(default_now=True)
+    deleted_at: datetime | None = ts_field()
+
+
+class ContactMerge(SQLModel, table=True):
+    """History of a merge: which contact was folded into which, by whom, and what moved."""
+
+    __tablename__ = "contact_merge"
+    id: int | None = Field(default=None, primary_key=True)
+    source_contact_id: int = Field(foreign_key="contact.id", index=True)
+    target_contact_id: int = Field(foreign_key="contact.id", index=True)
+    actor_user_id: int | None = Field(default=None, foreign_key="user.id")
+    at: datetime = ts_field(default_now=True)
+    detail: dict[str, Any] = json_field()
+
+
+class RoutingRule(SQLModel, table=True):
+    """Who gets a new lead: first matching rule (by position) assigns a user or round-robins a team's reps."""
+
+    __tablename__ = "routing_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    position: int = 0
+    watch_id: int | None = Field(default=None, foreign_key="watch.id")
+    platform: str | None = Field(default=None, max_length=20)
+    min_score: float | None = None
+    user_id: int | None = Field(default=None, foreign_key="user.id")
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    last_user_id: int | None = Field(default=None, foreign_key="user.id")
+    active: bool = True
+    created_at: datetime = ts_field(default_now=True)
+
+
+# --------------------------------------------------------------------------- sync, idempotency, webhooks (issue 5, part B)
+
+
+class ChangeLog(SQLModel, table=True):
+    """One row per committed change of a lead or contact; `id` order is commit order (see crm.sync)."""
+
+    __tablename__ = "change_log"
+    id: int | None = Field(default=None, primary_key=True)
+    entity: str = Field(max_length=20)
+    entity_id: int = Field(index=True)
+    op: str = Field(max_length=10)  # create | update | delete | erase
+    at: datetime = ts_field(default_now=True, index=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A POST seen with an Idempotency-Key: who sent it, what it was, and the response to replay."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("owner", "key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(max_length=64)
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    status_code: int | None = None
+    response_headers: dict[str, str] = json_field()
+    response_body: str = Field(default="", sa_type=sa.Text)
+    created_at: datetime = ts_field(default_now=True, index=True)
+    completed_at: datetime | None = ts_field()
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """Where to POST which events, and the secret that signs them."""
+
+    __tablename__ = "webhook_subscription"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=1000)
+    events: list[str] = json_field(list)
+    secret: str = Field(max_length=128)
+    description: str = Field(default="", max_length=200)
+    active: bool = True
+    created_by_user_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime = ts_field(default_now=True)
+    updated_at: datetime = ts_field(default_now=True)
+    deleted_at: datetime | None = ts_field()
+
+
+class WebhookEvent(SQLModel, table=True):
+    """Outbox: written in the transaction that caused the event, fanned out to deliveries after commit."""
+
+    __tablename__ = "webhook_event"
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=60, index=True)
+    payload: dict[str, Any] = json_field()
+    created_at: datetime = ts_field(default_now=True)
+    dispatched_at: datetime | None = ts_field(index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one subscription: status, attempts so far and the next try."""
+
+    __tablename__ = "webhook_delivery"
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="webhook_event.id", index=True)
+    subscription_id: int = Field(foreign_key="webhook_subscription.id", index=True)
+    status: str = Field(default="pending", max_length=20, index=True)  # pending | delivered | failed
+    attempts: int = 0
+    next_attempt_at: datetime | None = ts_field()
+    last_status_code: int | None = None
+    last_error: str = Field(default="", sa_type=sa.Text)
+    redelivery_of_id: int | None = Field(default=None, foreign_key="webhook_delivery.id")
+    created_at: datetime = ts_field(default_now=True)
+    delivered_at: datetime | None = ts_field()
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Delivery log: each HTTP attempt with its outcome."""
+
+    __tablename__ = "webhook_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhook_delivery.id", index=True)
+    attempt: int
+    at: datetime = ts_field(default_now=True)
+    status_code: int | None = None
+    error: str = Field(default="", sa_type=sa.Text)
+    duration_ms: float = 0.0

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.errors import InvalidTransition, NotFound
 from crm.models import Lead, Pipeline, Stage, StageChange, utcnow
+from crm.outbox import emit, lead_payload
 
 DEFAULT_PIPELINE = "Default"
 
@@ -110,4 +111,5 @@ async def move_lead(
     session.add(change)
     session.add(lead)
     await session.flush()
+    emit(session, "lead.stage_changed", {**lead_payload(lead), "from_stage": change.from_stage, "actor": actor})
     return change

@@ -7,7 +7,7 @@ from typing import Any
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from crm.errors import WarmlineError
 
@@ -71,6 +71,27 @@ def integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Res
     return problem(request, 409, "Conflict", "the change conflicts with an existing record", slug="conflict")
 
 
+def unstorable_value(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    # A value the database cannot hold (an id past its integer range, a NUL character in text) is the caller's error.
+    log.info("unstorable_value", error=str(getattr(exc, "orig", exc))[:200])
+    return problem(
+        request,
+        422,
+        "Invalid input",
+        "a value is out of range or contains characters that cannot be stored",
+        slug="invalid-input",
+    )
+
+
+def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
+    # asyncpg reports bad parameter values as a plain DBAPIError: out of range before PostgreSQL sees them, or a
+    # "data exception" (SQLSTATE class 22, e.g. a NUL character) from the server. Both are the caller's input.
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if sqlstate.startswith("22") or "invalid input for query argument" in str(exc.orig):
+        return unstorable_value(request, exc)
+    return unexpected_error(request, exc)
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled_error", path=request.url.path)
     return problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal")
@@ -80,6 +101,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     WarmlineError: warmline_error,
     HTTPException: http_error,
     IntegrityError: integrity_error,
+    DataError: unstorable_value,
+    DBAPIError: database_error,
+    OverflowError: unstorable_value,
     Exception: unexpected_error,
 }
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     model_dir: Path = Field(default=Path(""), description="Model registry folder; empty means <data_dir>/models.")
     lead_score_threshold: int = Field(default=60, ge=0, le=100)
+    scoring_retrain_min_labels: int = Field(
+        default=200, ge=10, description="New CRM outcome labels needed before the nightly warm-lead retrain runs."
+    )
     sales_dm_response_hours: int = 24
     support_dm_response_hours: int = 4
     daily_dm_cap_per_rep: int = Field(default=25, ge=0)
@@ -51,6 +54,12 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr = Field(
         default=SecretStr(""), description="Shared secret for the inbound mention webhook (HMAC-SHA256)."
     )
+    idempotency_ttl_hours: int = Field(default=24, ge=1, description="How long an Idempotency-Key is remembered.")
+    webhook_retry_hours: float = Field(default=24, description="Outbound webhooks are retried for this long.")
+    webhook_backoff_seconds: float = Field(default=10, description="First retry delay; doubles on each failure.")
+    webhook_backoff_max_seconds: float = Field(default=3600, description="Longest delay between two retries.")
+    webhook_timeout_seconds: float = 10.0
+    webhook_dispatch_interval: float = Field(default=1.0, description="Seconds between outbox polls in a worker.")
 
     @field_validator("database_url")
     @classmethod
@@ -89,6 +98,40 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    # ------------------------------------------------------------------ listeners: platform connectors and polling
+    hn_base_url: str = Field(default="https://hn.algolia.com", description="Hacker News Algolia search API.")
+    reddit_base_url: str = Field(default="https://oauth.reddit.com", description="Reddit OAuth API.")
+    reddit_auth_url: str = Field(default="https://www.reddit.com", description="Where Reddit issues app tokens.")
+    reddit_client_id: str = ""
+    reddit_client_secret: SecretStr = SecretStr("")
+    reddit_user_agent: str = Field(
+        default="server:warmline:0.1.0 (self-hosted CRM)",
+        description="Reddit throttles generic user agents; name your deployment and contact.",
+    )
+    reddit_subreddits: list[str] = Field(default_factory=list, description="Subreddits whose new posts are read too.")
+    x_base_url: str = "https://api.x.com"
+    x_bearer_token: SecretStr = SecretStr("")
+    mastodon_base_url: str = Field(
+        default="https://mastodon.social", description="Instance whose tag timelines are read."
+    )
+    mastodon_token: SecretStr = SecretStr("")
+    bluesky_base_url: str = Field(default="https://public.api.bsky.app", description="XRPC host for searchPosts.")
+    bluesky_handle: str = ""
+    bluesky_app_password: SecretStr = SecretStr("")
+    bluesky_firehose: bool = Field(default=False, description="Read Bluesky from Jetstream instead of searchPosts.")
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    jetstream_rewind_seconds: float = Field(default=5.0, ge=0, description="Cursor rewind on (re)connect.")
+    jetstream_idle_seconds: float = Field(default=3.0, gt=0, description="A firehose read ends after this long idle.")
+    jetstream_max_events: int = Field(default=20_000, ge=1, description="Events read per firehose poll at most.")
+    rss_feeds: list[str] = Field(default_factory=list, description="RSS/Atom feed URLs read for every RSS watch.")
+    rss_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, description="Largest feed body accepted.")
+    listener_polling: bool = Field(default=True, description="Run the per-minute poll scheduler in workers.")
+    listener_max_pages: int = Field(default=10, ge=1, description="Pages per source and poll; the rest next poll.")
+    listener_max_retries: int = Field(default=4, ge=0, description="Retries of a rate-limited or failing call.")
+    listener_max_wait_seconds: float = Field(
+        default=900, ge=0, description="Longest rate-limit wait slept through; longer waits end the poll."
+    )
 
 
 @lru_cache

@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.auth import authenticate_key, presented_key
-from crm.errors import NotAuthenticated
+from crm.errors import NotAuthenticated, PermissionDenied
 from crm.models import User
+from crm.ratelimit import STATE_KEY, spend
 from crm.settings import Settings
 
 log = structlog.get_logger("crm.web")
@@ -30,6 +31,7 @@ Queue = NamedDependency[ArqRedis]
 Engine = NamedDependency[AsyncEngine]
 AppSettings = NamedDependency[Settings]
 CurrentUser = NamedDependency[User]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -59,12 +61,17 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
-async def provide_user(request: Request[Any, Any, Any], session: DbSession, settings: AppSettings) -> User:
+async def provide_user(
+    request: Request[Any, Any, Any], session: DbSession, settings: AppSettings, queue: Queue
+) -> User:
     """The authenticated caller, from an API key (Authorization: Bearer or X-API-Key) or a web session."""
     key = presented_key(request)
     if key:
         user, api_key = await authenticate_key(session, settings, key)
         request.state.api_key_id = api_key.id
+        if request.method not in SAFE_METHODS and "write" not in api_key.scopes:
+            raise PermissionDenied("this API key is read-only (it lacks the `write` scope)")
+        request.state[STATE_KEY] = await spend(queue, settings.queue_name, api_key)
         return user
     web_session = request.scope.get("session")
     user_id = web_session.get("user_id") if isinstance(web_session, dict) else None

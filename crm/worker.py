@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
-from arq.worker import Worker
+from arq.worker import Worker, func
 
 from crm.db import make_engine, make_sessionmaker
 from crm.logs import configure_logging
 from crm.queue import deserialize_job, redis_settings, serialize_job
 from crm.settings import Settings
-from scoring.jobs import score_lead
+from crm.webhooks import DELIVER_JOB, deliver_webhook, run_dispatcher
+from listeners.analysis import analyse_mentions
+from listeners.jobs import FUNCTIONS as LISTENER_FUNCTIONS
+from listeners.jobs import cron_jobs as listener_cron_jobs
+from scoring.jobs import CRON_JOBS as SCORING_CRON_JOBS
+from scoring.jobs import FUNCTIONS as SCORING_FUNCTIONS
+from scoring.jobs import setup as setup_scoring
 
-FUNCTIONS: list[Any] = [score_lead]
+# Webhook deliveries stop on their own after webhook_retry_hours, not after arq's default 5 tries.
+FUNCTIONS: list[Any] = [
+    *SCORING_FUNCTIONS,
+    func(deliver_webhook, name=DELIVER_JOB, max_tries=100_000),
+    analyse_mentions,
+]
+FUNCTIONS += LISTENER_FUNCTIONS
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -21,9 +34,14 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(settings)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=False)
+    setup_scoring(ctx)
+    ctx["webhook_dispatcher"] = asyncio.create_task(run_dispatcher(ctx))
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    if "webhook_dispatcher" in ctx:
+        ctx["webhook_dispatcher"].cancel()
+        await asyncio.gather(ctx["webhook_dispatcher"], return_exceptions=True)
     if "http" in ctx:
         await ctx["http"].aclose()
     if "engine" in ctx:
@@ -36,7 +54,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         raise RuntimeError("CRM_REDIS_URL is not set")
     return {
         "functions": FUNCTIONS,
-        "cron_jobs": [],
+        "cron_jobs": [*listener_cron_jobs(settings), *SCORING_CRON_JOBS],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.redis_url),

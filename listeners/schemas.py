@@ -19,7 +19,7 @@ class WatchCreate(SQLModel):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=2000)
     keywords: list[str] = Field(default_factory=list, max_length=500)
-    query: str = Field(default="", max_length=5000)
+    query: str = Field(default="", max_length=20_000)
     competitors: list[Competitor] = Field(default_factory=list, max_length=200)
     excluded_terms: list[str] = Field(default_factory=list, max_length=500)
     excluded_authors: list[str] = Field(default_factory=list, max_length=500)
@@ -79,3 +79,35 @@ class MentionPublic(SQLModel):
     matched_competitors: list[str]
     score: float | None
     score_reasons: list[str]
+
+
+class PreviewRequest(SQLModel):
+    """A watch definition to try against stored mentions; `watch_id` starts from a saved watch."""
+
+    watch_id: int | None = None
+    keywords: list[str] | None = Field(default=None, max_length=500)
+    query: str | None = Field(default=None, max_length=20_000)
+    competitors: list[Competitor] | None = Field(default=None, max_length=200)
+    excluded_terms: list[str] | None = Field(default=None, max_length=500)
+    excluded_authors: list[str] | None = Field(default=None, max_length=500)
+    languages: list[str] | None = Field(default=None, max_length=50)
+    platforms: list[str] | None = Field(default=None, max_length=10)
+    scan: int = Field(default=5000, ge=1, le=100_000)
+    limit: int = Field(default=20, ge=0, le=200)
+
+
+class PreviewMention(SQLModel):
+    mention_id: int
+    platform: str
+    handle: str
+    text: str
+    url: str
+    posted_at: datetime | None
+    matched_terms: list[str]
+    matched_competitors: list[str]
+
+
+class PreviewPublic(SQLModel):
+    scanned: int
+    matched: int
+    items: list[PreviewMention]

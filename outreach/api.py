@@ -8,9 +8,9 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 from sqlmodel import col, select
 
-from crm.api import get_lead_or_404
 from crm.errors import NotFound
 from crm.models import Message
+from crm.policy import readable_lead, writable_lead
 from crm.web import AppSettings, CurrentUser, DbSession
 from outreach.schemas import DraftCreate, MarkSent, MessagePublic, ReplyCreate
 from outreach.service import create_draft, mark_sent, record_reply
@@ -24,7 +24,7 @@ class OutreachController(Controller):
     async def draft(
         self, session: DbSession, user: CurrentUser, lead_id: FromPath[int], data: JSONBody[DraftCreate | None] = None
     ) -> MessagePublic:
-        lead = await get_lead_or_404(session, lead_id)
+        lead = await writable_lead(session, user, lead_id)
         message = await create_draft(session, lead, user, data.template if data else None)
         return MessagePublic.model_validate(message)
 
@@ -35,7 +35,10 @@ class OutreachController(Controller):
         message = await session.get(Message, message_id)
         if message is None:
             raise NotFound(f"message {message_id} does not exist")
-        await get_lead_or_404(session, message.lead_id)
+        try:
+            await writable_lead(session, user, message.lead_id)
+        except NotFound:
+            raise NotFound(f"message {message_id} does not exist") from None
         return MessagePublic.model_validate(await mark_sent(session, message, user, data.external_id if data else None))
 
     @post("/leads/{lead_id:int}/replies", summary="Record a reply from the lead")
@@ -47,7 +50,7 @@ class OutreachController(Controller):
         lead_id: FromPath[int],
         data: JSONBody[ReplyCreate],
     ) -> MessagePublic:
-        lead = await get_lead_or_404(session, lead_id)
+        lead = await writable_lead(session, user, lead_id)
         message, _ = await record_reply(
             session,
             lead,
@@ -60,7 +63,7 @@ class OutreachController(Controller):
 
     @get("/leads/{lead_id:int}/messages", summary="A lead's conversation, oldest first")
     async def messages(self, session: DbSession, user: CurrentUser, lead_id: FromPath[int]) -> list[MessagePublic]:
-        await get_lead_or_404(session, lead_id)
+        await readable_lead(session, user, lead_id)
         rows = await session.exec(
             select(Message).where(Message.lead_id == lead_id).order_by(col(Message.created_at), col(Message.id))
         )

@@ -21,6 +21,7 @@ from crm.models import (
     User,
     utcnow,
 )
+from crm.outbox import emit
 from crm.pipeline import move_lead
 from outreach.drafting import DraftContext, render_first_dm
 
@@ -100,6 +101,7 @@ async def mark_sent(session: AsyncSession, message: Message, user: User, externa
     audit.record(
         session, "message.sent", actor=user.email, actor_user_id=user.id, object_type="message", object_id=message.id
     )
+    emit(session, "message.sent", {"message_id": message.id, "lead_id": lead.id, "channel": message.channel})
     await session.flush()
     return message
 
@@ -143,4 +145,5 @@ async def record_reply(
         lead.last_activity_at = now
         session.add(lead)
     await session.flush()
+    emit(session, "message.replied", {"message_id": message.id, "lead_id": lead.id, "channel": message.channel})
     return message, True

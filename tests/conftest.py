@@ -121,6 +121,7 @@ async def settings(backend: Backend, tmp_path: Path) -> AsyncIterator[Settings]:
         webhook_secret="test-webhook-secret",
         log_level="WARNING",
         worker_poll_delay=0.01,
+        listener_polling=False,  # no per-minute poll scheduler in test workers; polling tests enable it
     )
     yield configured
     engine = make_engine(configured)

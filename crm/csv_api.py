@@ -1,0 +1,222 @@
+"""CSV routes: `POST /api/v1/contacts/import` and the exports `GET /api/v1/leads/export.csv` and
+`/api/v1/contacts/export.csv`, filtered like the lists and audited."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromQuery, QueryParameter
+from sqlmodel import col, select
+
+from crm import audit
+from crm.csv_io import ImportReport, import_contacts, to_csv
+from crm.errors import InvalidInput
+from crm.models import Contact, Lead, LeadTag, PlatformAccount, Tag, User
+from crm.policy import contact_scope, lead_scope, require_writer
+from crm.web import AppSettings, CurrentUser, DbSession
+
+MAX_IMPORT_BYTES = 10 * 1024 * 1024
+MAX_EXPORT_ROWS = 100_000
+LEAD_COLUMNS = (
+    "id",
+    "contact_id",
+    "display_name",
+    "email",
+    "watch_id",
+    "pipeline_id",
+    "stage",
+    "score",
+    "owner_id",
+    "platform",
+    "external_id",
+    "created_at",
+    "updated_at",
+)
+CONTACT_COLUMNS = (
+    "id",
+    "display_name",
+    "email",
+    "external_id",
+    "organisation_id",
+    "handles",
+    "do_not_contact",
+    "contact_initiated",
+    "consent_basis",
+    "created_at",
+    "updated_at",
+)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput("updated_since needs a time zone (e.g. 2026-01-01T00:00:00Z)")
+    return value
+
+
+def _csv_response(body: str, filename: str) -> Response[str]:
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _audit_export(session: DbSession, user: User, what: str, rows: int, filters: dict[str, Any]) -> None:
+    used = {k: v if not isinstance(v, datetime) else v.isoformat() for k, v in filters.items() if v not in (None, [])}
+    audit.record(
+        session,
+        f"export.{what}_csv",
+        actor=user.email,
+        actor_user_id=user.id,
+        object_type=what,
+        detail={"rows": rows, "filters": used},
+    )
+
+
+class CsvController(Controller):
+    path = "/api/v1"
+    tags = ["csv"]
+
+    @post("/contacts/import", summary="Import contacts from CSV (column mapping, dry run, dedup, row errors)")
+    async def import_csv(
+        self,
+        request: Request[Any, Any, Any],
+        session: DbSession,
+        settings: AppSettings,
+        user: CurrentUser,
+        dry_run: FromQuery[bool] = False,
+        mapping: Annotated[
+            str | None, QueryParameter(description='JSON object {"CSV column": "field"}; default: same names')
+        ] = None,
+        platform: Annotated[str | None, QueryParameter(max_length=20, description="Platform of handle columns")] = None,
+    ) -> Response[ImportReport]:
+        require_writer(user, "contacts")
+        body = await request.body()
+        if len(body) > MAX_IMPORT_BYTES:
+            raise InvalidInput(f"imports are limited to {MAX_IMPORT_BYTES} bytes")
+        try:
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput("the CSV must be UTF-8") from exc
+        columns: dict[str, str] | None = None
+        if mapping:
+            try:
+                columns = json.loads(mapping)
+            except ValueError as exc:
+                raise InvalidInput("mapping must be a JSON object of CSV column to field") from exc
+            if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+                raise InvalidInput("mapping must be a JSON object of CSV column to field")
+        report = await import_contacts(
+            session, settings, text, mapping=columns, default_platform=platform, dry_run=dry_run, user_id=user.id
+        )
+        if not dry_run:
+            audit.record(
+                session,
+                "import.contacts_csv",
+                actor=user.email,
+                actor_user_id=user.id,
+                object_type="contact",
+                detail={"rows": report.rows, "created": report.created, "duplicates": report.duplicates},
+            )
+        # A file-level problem (no header, unknown field) is the caller's error; row errors are part of the report.
+        status = 422 if any(e.row == 0 for e in report.errors) else (200 if dry_run else 201)
+        return Response(report, status_code=status)
+
+    @get("/leads/export.csv", summary="Export the leads a list call would return, as CSV (audited)")
+    async def export_leads(
+        self,
+        session: DbSession,
+        user: CurrentUser,
+        stage: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        owner_id: FromQuery[int | None] = None,
+        unassigned: FromQuery[bool | None] = None,
+        watch_id: FromQuery[int | None] = None,
+        campaign_id: FromQuery[int | None] = None,
+        platform: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        score_min: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
+        score_max: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
+        tag: FromQuery[list[str] | None] = None,
+        updated_since: FromQuery[datetime | None] = None,
+    ) -> Response[str]:
+        query = (
+            select(Lead, Contact)
+            .join(Contact, col(Contact.id) == col(Lead.contact_id))
+            .where(col(Lead.deleted_at).is_(None), lead_scope(user))
+        )
+        if stage:
+            query = query.where(Lead.stage == stage)
+        if owner_id is not None:
+            query = query.where(Lead.owner_id == owner_id)
+        if unassigned is not None:
+            query = query.where(col(Lead.owner_id).is_(None) if unassigned else col(Lead.owner_id).is_not(None))
+        for campaign in {watch_id, campaign_id} - {None}:
+            query = query.where(Lead.watch_id == campaign)
+        if platform:
+            query = query.where(Lead.platform == platform)
+        if score_min is not None:
+            query = query.where(col(Lead.score) >= score_min)
+        if score_max is not None:
+            query = query.where(col(Lead.score) <= score_max)
+        for name in {t.strip().lower() for t in tag or [] if t.strip()}:
+            query = query.where(
+                select(LeadTag.id)
+                .join(Tag, col(Tag.id) == col(LeadTag.tag_id))
+                .where(LeadTag.lead_id == Lead.id, Tag.name == name)
+                .exists()
+            )
+        if _aware(updated_since) is not None:
+            query = query.where(col(Lead.updated_at) >= updated_since)
+        query = query.order_by(col(Lead.score).is_(None), col(Lead.score).desc(), col(Lead.id).desc())
+        rows = list(await session.exec(query.limit(MAX_EXPORT_ROWS + 1)))
+        if len(rows) > MAX_EXPORT_ROWS:
+            raise InvalidInput(f"more than {MAX_EXPORT_ROWS} leads match: narrow the filters")
+        lines = [
+            [getattr(contact if name in ("display_name", "email") else lead, name) for name in LEAD_COLUMNS]
+            for lead, contact in rows
+        ]
+        filters: dict[str, Any] = {"stage": stage, "owner_id": owner_id, "watch_id": watch_id or campaign_id}
+        filters["platform"] = platform
+        filters |= {"score_min": score_min, "score_max": score_max, "tag": tag, "updated_since": updated_since}
+        _audit_export(session, user, "leads", len(lines), filters)
+        return _csv_response(to_csv(LEAD_COLUMNS, lines), "leads.csv")
+
+    @get("/contacts/export.csv", summary="Export the contacts a list call would return, as CSV (audited)")
+    async def export_contacts(
+        self,
+        session: DbSession,
+        user: CurrentUser,
+        email: Annotated[str | None, QueryParameter(max_length=320)] = None,
+        organisation_id: FromQuery[int | None] = None,
+        updated_since: FromQuery[datetime | None] = None,
+    ) -> Response[str]:
+        query = select(Contact).where(col(Contact.deleted_at).is_(None), contact_scope(user))
+        if email:
+            query = query.where(Contact.email == email.strip().lower())
+        if organisation_id is not None:
+            query = query.where(Contact.organisation_id == organisation_id)
+        if _aware(updated_since) is not None:
+            query = query.where(col(Contact.updated_at) >= updated_since)
+        contacts = list(await session.exec(query.order_by(col(Contact.id)).limit(MAX_EXPORT_ROWS + 1)))
+        if len(contacts) > MAX_EXPORT_ROWS:
+            raise InvalidInput(f"more than {MAX_EXPORT_ROWS} contacts match: narrow the filters")
+        handles: dict[int, list[str]] = {}
+        ids = [c.id for c in contacts]
+        for i in range(0, len(ids), 1000):
+            accounts = await session.exec(
+                select(PlatformAccount).where(col(PlatformAccount.contact_id).in_(ids[i : i + 1000]))
+            )
+            for account in accounts:
+                handles.setdefault(account.contact_id or 0, []).append(f"{account.platform}:{account.handle}")
+        lines = [
+            [
+                ";".join(sorted(handles.get(c.id or 0, []))) if name == "handles" else getattr(c, name)
+                for name in CONTACT_COLUMNS
+            ]
+            for c in contacts
+        ]
+        filters = {"email": email, "organisation_id": organisation_id, "updated_since": updated_since}
+        _audit_export(session, user, "contacts", len(lines), filters)
+        return _csv_response(to_csv(CONTACT_COLUMNS, lines), "contacts.csv")

@@ -1,0 +1,99 @@
+"""Ingestion runs: a stream of mentions saved batch by batch, each batch committed before its jobs are enqueued.
+
+A run killed between batches loses nothing: committed batches are skipped as duplicates when it is re-run, and
+leads that were committed but never got their scoring job are enqueued again by `enqueue_unscored`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.db import SessionMaker, session_scope
+from crm.models import Lead, Watch
+from crm.queue import enqueue
+from listeners.base import RawMention
+from listeners.intake import Rejected
+from listeners.matching import WatchMatcher
+from listeners.store import BATCH_SIZE, SaveResult, batched, save_mentions
+
+ENQUEUE_CONCURRENCY = 50
+
+
+@dataclass
+class IngestReport:
+    stored: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    new_leads: int = 0
+    quarantined: int = 0
+    reposts: int = 0
+    batches: int = 0
+
+    def add(self, result: SaveResult) -> None:
+        self.stored += len(result.new_mentions)
+        self.duplicates += result.duplicates
+        self.matched += result.matched
+        self.new_leads += len(result.new_leads)
+        self.quarantined += result.quarantined
+        self.reposts += result.reposts
+        self.batches += 1
+
+
+def score_job_id(lead_id: int) -> str:
+    return f"score:lead:{lead_id}:initial"
+
+
+async def enqueue_scoring(queue: ArqRedis, lead_ids: list[int]) -> None:
+    """One `score_lead` job per lead, a few in flight at once; stable ids make a second enqueue a no-op."""
+    for start in range(0, len(lead_ids), ENQUEUE_CONCURRENCY):
+        chunk = lead_ids[start : start + ENQUEUE_CONCURRENCY]
+        await asyncio.gather(
+            *(enqueue(queue, "score_lead", job_id=score_job_id(lead_id), lead_id=lead_id) for lead_id in chunk)
+        )
+
+
+async def enqueue_analysis(queue: ArqRedis, mention_ids: list[int]) -> None:
+    """Sentiment and the languages the cheap vote missed are filled in by a job, off the bulk path."""
+    if mention_ids:
+        job_id = f"analyse:mentions:{mention_ids[0]}:{mention_ids[-1]}:{len(mention_ids)}"
+        await enqueue(queue, "analyse_mentions", job_id=job_id, mention_ids=mention_ids)
+
+
+async def enqueue_unscored(session: AsyncSession, queue: ArqRedis, watch_id: int) -> int:
+    """Re-enqueue scoring for this watch's leads that never got a score (e.g. a run killed after a commit)."""
+    rows = await session.exec(
+        select(Lead.id).where(Lead.watch_id == watch_id, col(Lead.score).is_(None), col(Lead.deleted_at).is_(None))
+    )
+    lead_ids = [lead_id for lead_id in rows if lead_id is not None]
+    await enqueue_scoring(queue, lead_ids)
+    return len(lead_ids)
+
+
+async def ingest(
+    sessionmaker: SessionMaker,
+    queue: ArqRedis | None,
+    watch: Watch,
+    items: Iterable[RawMention | Rejected],
+    *,
+    source: str,
+    batch_size: int = BATCH_SIZE,
+    analyse: bool = True,
+) -> IngestReport:
+    """Save a stream of mentions: commit each batch, then enqueue scoring (and analysis) for what it created."""
+    report = IngestReport()
+    matcher = WatchMatcher.from_watch(watch)
+    for chunk in batched(items, batch_size):
+        async with session_scope(sessionmaker) as session:
+            result = await save_mentions(session, watch, chunk, source=source, matcher=matcher, batch_size=batch_size)
+        if queue is not None:  # committed: the jobs will find their rows
+            await enqueue_scoring(queue, result.new_leads)
+            if analyse:
+                await enqueue_analysis(queue, result.new_mentions)
+        report.add(result)
+    return report

@@ -1,0 +1,296 @@
+"""`crm scoring ...`: train, evaluate, report, register/promote/rollback models, install the shipped default, and
+measure influencer authenticity on the labelled account sets. Expected failures are one line and exit 1."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from crm.errors import WarmlineError
+
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+
+
+class ScoringError(click.ClickException):
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def friendly(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return func(*args, **kwargs)
+        except WarmlineError as exc:
+            raise ScoringError(str(exc)) from None
+        except SQLAlchemyError as exc:
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+            raise ScoringError(f"database error: {first}") from None
+        except (ValueError, KeyError) as exc:
+            raise ScoringError(str(exc)) from None
+        except OSError as exc:
+            raise ScoringError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _with_session(work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    from pydantic import ValidationError
+
+    from crm.db import make_engine, make_sessionmaker, session_scope
+    from crm.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ScoringError(f"settings: {exc.errors()[0]['msg']}") from None
+
+    async def run() -> T:
+        engine = make_engine(settings)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await work(session, settings)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+data_option = click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Labelled CSV or JSONL (repeatable).",
+)
+text_option = click.option("--text-column", default="text", show_default=True)
+label_option = click.option("--label-column", default="label", show_default=True)
+positive_option = click.option(
+    "--positive-label",
+    "positive",
+    default=None,
+    help="For multi-class label columns: the value that means warm (others: 0).",
+)
+
+
+@click.group()
+def scoring() -> None:
+    """Warm-lead and influencer models: train, evaluate, report, promote, roll back."""
+
+
+@scoring.command("train")
+@data_option
+@text_option
+@label_option
+@positive_option
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for model.skops + meta.json.")
+@click.option("--test-size", default=0.2, show_default=True, type=click.FloatRange(0.05, 0.5))
+@click.option(
+    "--infer-competitors/--no-infer-competitors",
+    default=False,
+    help="Treat handles addressed >= 3 times in the training rows as watched brands (when there is no "
+    "competitor_mentioned column).",
+)
+@click.option("--version", "version", default=None, help="Version name (default: wl-<timestamp>).")
+@friendly
+def train_command(
+    data: tuple[Path, ...],
+    text_column: str,
+    label_column: str,
+    positive: str | None,
+    out: Path,
+    test_size: float,
+    infer_competitors: bool,
+    version: str | None,
+) -> None:
+    """Train the warm-lead model and print metrics on a held-out split."""
+    from scoring.dataset import load_labelled
+    from scoring.lifecycle import train_and_save
+
+    df, labels = load_labelled(list(data), text_column=text_column, label_column=label_column, positive=positive)
+    trained = train_and_save(
+        df,
+        labels,
+        out,
+        version=version,
+        test_size=test_size,
+        infer_competitors=infer_competitors,
+        sources=[str(p) for p in data],
+    )
+    click.echo(
+        f"trained {trained.saved.meta['version']} on {trained.saved.meta['n_train']} rows in {trained.seconds:.1f} s -> {out}"
+    )
+    click.echo(json.dumps(trained.metrics))
+
+
+def _evaluate(
+    model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str
+) -> tuple[Any, Any, dict[str, Any]]:
+    from scoring import artifacts
+    from scoring.dataset import load_labelled
+    from scoring.evaluate import metrics
+
+    model = artifacts.load(model_dir)
+    df, labels = load_labelled(list(data), text_column=text_column, label_column=label_column)
+    probs = model.predict_proba(df)
+    return labels, probs, {"model": model.version, **metrics(labels, probs, model.threshold)}
+
+
+@scoring.command("evaluate")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path))
+@data_option
+@text_option
+@label_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@friendly
+def evaluate_command(
+    model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str, as_json: bool
+) -> None:
+    """Score labelled data with a saved model: n, ROC-AUC, average precision, F1 at its threshold, Brier."""
+    _, _, measured = _evaluate(model_dir, data, text_column, label_column)
+    if as_json:
+        click.echo(json.dumps(measured))
+    else:
+        for key, value in measured.items():
+            click.echo(f"{key:18} {value}")
+
+
+@scoring.command("report")
+@click.option("--model", "model_dir", required=True, type=click.Path(path_type=Path))
+@data_option
+@text_option
+@label_option
+@click.option("--out", required=True, type=click.Path(path_type=Path))
+@friendly
+def report_command(model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str, out: Path) -> None:
+    """Write calibration, ROC, PR and histogram PNGs and report.md for a model on labelled data."""
+    from scoring.report import write_report
+
+    labels, probs, measured = _evaluate(model_dir, data, text_column, label_column)
+    for path in write_report(out, labels, probs, measured, title=f"Warm-lead model {measured['model']}"):
+        click.echo(str(path))
+
+
+@scoring.command("list")
+@friendly
+def list_command() -> None:
+    """Every registered warm-lead model version with its status and metrics."""
+    from scoring import registry
+
+    async def work(session: Any, settings: Any) -> list[dict[str, Any]]:
+        return [registry.describe(r) for r in await registry.versions(session)]
+
+    rows = _with_session(work)
+    if not rows:
+        click.echo("no models registered; scoring uses the baseline (baseline-rules-1)")
+    for row in rows:
+        m = row["metrics"]
+        click.echo(
+            f"{row['version']:36} {row['status']:9} roc_auc={m.get('roc_auc')} f1={m.get('f1')} n_train={row['n_train']}"
+        )
+
+
+async def _rescore(session: Any) -> int:
+    from scoring.registry import ModelCache
+    from scoring.service import open_lead_ids, score_lead
+
+    cache = ModelCache()
+    done = 0
+    for lead_id in await open_lead_ids(session):
+        if await score_lead(session, lead_id, cache) is not None:
+            done += 1
+    return done
+
+
+@scoring.command("register")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--promote", "do_promote", is_flag=True, help="Make it the active model and rescore open leads.")
+@friendly
+def register_command(model_dir: Path, do_promote: bool) -> None:
+    """Copy a trained model folder into the registry (CRM_MODEL_DIR) as a candidate."""
+    from scoring import artifacts, registry
+
+    meta = artifacts.read_meta(model_dir)
+    artifacts.load(model_dir)  # refuse a damaged or foreign artifact before recording it
+
+    async def work(session: Any, settings: Any) -> str:
+        target = settings.resolved_model_dir / "warm_lead" / str(meta["version"])
+        if target.exists():
+            raise ScoringError(f"version {meta['version']} is already in the registry at {target}")
+        shutil.copytree(model_dir, target)
+        saved = artifacts.Saved(target, artifacts.sha256_file(target / artifacts.MODEL_FILE), meta)
+        row = await registry.register(session, saved)
+        message = f"registered {row.version} as candidate"
+        if do_promote:
+            await registry.promote(session, row.version)
+            message += f"; promoted; rescored {await _rescore(session)} open leads"
+        return message
+
+    click.echo(_with_session(work))
+
+
+@scoring.command("install-default")
+@click.option("--promote", "do_promote", is_flag=True, help="Also make it the active model.")
+@friendly
+def install_default(do_promote: bool) -> None:
+    """Register the model shipped in the package (see scoring/default_model/MODEL_CARD.md)."""
+    if not (DEFAULT_MODEL_DIR / "meta.json").exists():
+        raise ScoringError("this installation ships no default model; train one with `crm scoring train`")
+    register_command.callback(DEFAULT_MODEL_DIR, do_promote)  # type: ignore[misc]
+
+
+@scoring.command("promote")
+@click.argument("version")
+@click.option("--rescore/--no-rescore", default=True, show_default=True, help="Rescore open leads with it.")
+@friendly
+def promote_command(version: str, rescore: bool) -> None:
+    """Make VERSION the active warm-lead model (the previous one is retired)."""
+    from scoring import registry
+
+    async def work(session: Any, settings: Any) -> str:
+        row = await registry.promote(session, version)
+        done = await _rescore(session) if rescore else 0
+        return f"{row.version} is active" + (f"; rescored {done} open leads" if rescore else "")
+
+    click.echo(_with_session(work))
+
+
+@scoring.command("rollback")
+@click.option("--rescore/--no-rescore", default=True, show_default=True)
+@friendly
+def rollback_command(rescore: bool) -> None:
+    """Retire the active model and re-activate the previously active one (or fall back to the baseline)."""
+    from scoring import registry
+
+    async def work(session: Any, settings: Any) -> str:
+        previous = await registry.rollback(session)
+        done = await _rescore(session) if rescore else 0
+        name = previous.version if previous else "the baseline (baseline-rules-1)"
+        return f"rolled back to {name}" + (f"; rescored {done} open leads" if rescore else "")
+
+    click.echo(_with_session(work))
+
+
+@scoring.command("authenticity")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Folder holding the shared data sets.")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def authenticity_command(data_dir: Path | None, as_json: bool) -> None:
+    """ROC-AUC of the influencer authenticity check on the labelled bot (Gilani 2017) and fake (InstaFake) sets."""
+    from scoring.influencer_eval import evaluate_authenticity
+
+    result = evaluate_authenticity(data_dir)
+    click.echo(json.dumps(result) if as_json else "\n".join(f"{k:28} {v}" for k, v in result.items()))

@@ -1,0 +1,227 @@
+"""Pure feature extraction for the warm-lead model: intent cues, sentiment and author signals from plain values.
+
+No I/O and no database: the same functions serve training (a DataFrame), batch scoring and the one-row fast path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+TEXT = "text"
+# Author and context columns a labelled file or a CRM mention may carry; all optional (missing -> neutral value).
+AUTHOR_COLUMNS: tuple[str, ...] = (
+    "competitor_mentioned",
+    "followers",
+    "following",
+    "likes",
+    "reposts",
+    "replies",
+    "age_hours",
+    "dm_open",
+    "prior_interactions",
+)
+
+# (feature name, pattern, human reason shown on the board); the order is the column order of CueFeatures.
+CUES: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    (
+        "alternative",
+        re.compile(
+            r"\b(alternatives?|replacements?|instead of|switch(ing|ed)? (from|away|to)|migrat\w+ (from|off|to)|"
+            r"move (away )?from|leaving|ditch\w*)\b",
+            re.I,
+        ),
+        "asks for an alternative",
+    ),
+    (
+        "recommendation",
+        re.compile(
+            r"\b(recommend\w*|suggest\w*|any(one)? (know|use|tried)|looking for|best (tool|app|way|option)|"
+            r"what do you use|which (one|tool|app) )",
+            re.I,
+        ),
+        "asks for a recommendation",
+    ),
+    (
+        "complaint",
+        re.compile(
+            r"\b(frustrat\w+|annoy\w+|terrible|awful|broken|hate|sucks?|fed up|disappoint\w+|worst|ridiculous|"
+            r"unacceptable|useless|still (not|no|waiting)|never again|refund|waste)\b",
+            re.I,
+        ),
+        "complaint or pain",
+    ),
+    (
+        "price",
+        re.compile(r"\b(pric\w+|cost\w*|expensive|cheaper|pay(ing)? for|subscription|plan|quote)\b", re.I),
+        "price question",
+    ),
+    (
+        "buying",
+        re.compile(r"\b(buy\w*|purchas\w+|sign(ing)? up|trial|demo|want to get|need an?)\b", re.I),
+        "buying intent",
+    ),
+    (
+        "negation",
+        re.compile(r"\b(not|no|never|cannot|can't|won't|doesn't|don't|didn't|isn't|wasn't|yet|again)\b|n't", re.I),
+        "",
+    ),
+    ("question", re.compile(r"\?"), "question form"),
+)
+CUE_NAMES: tuple[str, ...] = (*(name for name, _, _ in CUES), "sent_neg", "sent_pos", "sent_compound")
+CUE_REASONS: dict[str, str] = {name: reason for name, _, reason in CUES if reason}
+CUE_REASONS.update({"sent_neg": "negative tone", "sent_compound": "positive tone"})
+
+_VADER = SentimentIntensityAnalyzer()
+
+
+_LEXICON: dict[str, float] = dict(_VADER.lexicon)
+_NEGATORS = frozenset(
+    {
+        "not",
+        "no",
+        "never",
+        "nor",
+        "without",
+        "cannot",
+        "isn't",
+        "doesn't",
+        "don't",
+        "didn't",
+        "won't",
+        "can't",
+        "wasn't",
+        "aren't",
+    }
+)
+_WORD = re.compile(r"[a-z][a-z']*")
+
+
+def sentiment(text: str) -> tuple[float, float, float]:
+    """Negative, positive and compound scores from the VADER lexicon with negation flips.
+
+    A lean version of VADER's scorer (about 10x faster): its word valences and compound normalisation, without
+    the booster, capitalisation and "but" rules, because scoring budgets ~20k mentions/s per process."""
+    pos = neg = 0.0
+    previous: tuple[str, ...] = ()
+    for token in _WORD.findall(text[:1000].lower()):
+        valence = _LEXICON.get(token)
+        if valence is not None:
+            if _NEGATORS.intersection(previous) or any(p.endswith("n't") for p in previous):
+                valence *= -0.74  # VADER's negation scalar
+            if valence > 0:
+                pos += valence
+            else:
+                neg -= valence
+        previous = (*previous[-2:], token)
+    total = pos + neg
+    compound = (pos - neg) / math.sqrt((pos - neg) ** 2 + 15)
+    if total == 0:
+        return 0.0, 0.0, 0.0
+    return neg / (total + 1), pos / (total + 1), compound
+
+
+# Case-folded once per text, then case-sensitive patterns: ~2x faster than re.I on every pattern.
+_LOWER_CUES = tuple(re.compile(pattern.pattern) for _, pattern, _ in CUES)
+
+
+def cue_row(text: str) -> list[float]:
+    lowered = text.lower()
+    row = [1.0 if pattern.search(lowered) else 0.0 for pattern in _LOWER_CUES]
+    row.extend(sentiment(text))
+    return row
+
+
+def cue_matrix(texts: Iterable[str]) -> np.ndarray:
+    rows = [cue_row(t if isinstance(t, str) else "") for t in texts]
+    return np.asarray(rows, dtype=np.float64).reshape(-1, len(CUE_NAMES))
+
+
+def _num(value: Any) -> float:
+    if value is None:
+        return 0.0
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(number) else number
+
+
+def author_row(values: Sequence[Any]) -> list[float]:
+    """Author/context values in AUTHOR_COLUMNS order -> scaled features (logs for counts, decay for age)."""
+    competitor, followers, following, likes, reposts, replies, age_hours, dm_open, prior = (_num(v) for v in values)
+    engagement = likes + 2 * reposts + 2 * replies
+    return [
+        1.0 if competitor > 0 else 0.0,
+        math.log10(1 + max(followers, 0)) / 7,
+        math.log10(1 + max(followers, 0)) / 7 - math.log10(1 + max(following, 0)) / 7,
+        math.log10(1 + max(engagement, 0)) / 4,
+        # Recent posts are warmer; unknown age (0) counts as fresh because listeners score on arrival.
+        math.exp(-max(age_hours, 0) / 168),
+        1.0 if dm_open > 0 else 0.0,
+        math.log1p(max(prior, 0)) / 3,
+    ]
+
+
+AUTHOR_FEATURES: tuple[str, ...] = (
+    "competitor",
+    "reach",
+    "follower_ratio",
+    "engagement",
+    "recency",
+    "dm_open",
+    "prior_interactions",
+)
+
+
+class CueFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Text column -> intent cues + VADER sentiment; stateless, so fit is a no-op."""
+
+    def fit(self, X: Any, y: Any = None) -> CueFeatures:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        return cue_matrix(_as_texts(X))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(CUE_NAMES, dtype=object)
+
+
+class AuthorFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Author/context columns (AUTHOR_COLUMNS order) -> scaled reach, engagement, recency, DM and history features."""
+
+    def fit(self, X: Any, y: Any = None) -> AuthorFeatures:
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        rows = np.asarray(X, dtype=object)
+        if rows.ndim == 1:
+            rows = rows.reshape(1, -1)
+        return np.asarray([author_row(r) for r in rows], dtype=np.float64).reshape(-1, len(AUTHOR_FEATURES))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(AUTHOR_FEATURES, dtype=object)
+
+
+def _as_texts(X: Any) -> list[str]:
+    if hasattr(X, "tolist"):
+        X = X.tolist()
+    out: list[str] = []
+    for item in X:
+        if isinstance(item, list | tuple):
+            item = item[0] if item else ""
+        out.append(item if isinstance(item, str) else "")
+    return out
+
+
+_HANDLE = re.compile(r"@(\w{2,})")
+
+
+def handles(text: str) -> list[str]:
+    return [h.lower() for h in _HANDLE.findall(text)]

@@ -1,0 +1,55 @@
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.auth import create_user
+from crm.models import AuditEvent, Role
+from crm.ratelimit import SIGN_IN_FAILURES
+
+
+async def csrf_headers(client: AsyncTestClient[Any]) -> dict[str, str]:
+    assert (await client.get("/auth/session")).json() == {"user": None}
+    return {"X-CSRFToken": client.cookies["csrftoken"]}
+
+
+async def test_a_user_signs_in_with_a_password_and_out_again(
+    client: AsyncTestClient[Any], session: AsyncSession
+) -> None:
+    await create_user(session, "rep@example.com", role=Role.SALES_REP, password="correct horse battery")
+    await session.commit()
+    headers = await csrf_headers(client)
+
+    wrong = await client.post("/auth/login", json={"email": "rep@example.com", "password": "nope"}, headers=headers)
+    assert wrong.status_code == 401
+    signed_in = await client.post(
+        "/auth/login", json={"email": "Rep@Example.com", "password": "correct horse battery"}, headers=headers
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["email"] == "rep@example.com"
+    assert (await client.get("/auth/session")).json()["user"]["role"] == "sales_rep"
+
+    assert (await client.post("/auth/logout", headers=headers)).status_code == 204
+    assert (await client.get("/auth/session")).json() == {"user": None}
+    actions = list(await session.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))))
+    assert actions == ["auth.sign_in_failed", "auth.signed_in"]
+
+
+async def test_sign_in_without_the_csrf_token_is_refused(client: AsyncTestClient[Any], session: AsyncSession) -> None:
+    await create_user(session, "rep@example.com", password="correct horse battery")
+    await session.commit()
+    response = await client.post("/auth/login", json={"email": "rep@example.com", "password": "correct horse battery"})
+    assert response.status_code == 403
+
+
+async def test_repeated_wrong_passwords_are_throttled(client: AsyncTestClient[Any], session: AsyncSession) -> None:
+    await create_user(session, "rep@example.com", password="correct horse battery")
+    await session.commit()
+    headers = await csrf_headers(client)
+    body = {"email": "rep@example.com", "password": "guess"}
+    for _ in range(SIGN_IN_FAILURES):
+        assert (await client.post("/auth/login", json=body, headers=headers)).status_code == 401
+    right = {"email": "rep@example.com", "password": "correct horse battery"}
+    throttled = await client.post("/auth/login", json=right, headers=headers)
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0

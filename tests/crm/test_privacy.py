@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import SQLModel
+
+from crm.db import make_sessionmaker, session_scope
+from crm.models import QuarantinedPayload, Role
+from crm.privacy import is_suppressed
+from crm.settings import Settings
+from tests.conftest import Caller, make_caller
+
+WATCH = {"name": "CRM alternatives", "keywords": ["crm"], "competitors": [{"name": "Salesforce"}]}
+MENTION = {
+    "platform": "file",
+    "id": "m-1",
+    "text": "Can anyone recommend a CRM that isn't Salesforce? Pricing is killing us.",
+    "created_at": "2026-11-20T09:12:00Z",
+    "url": "https://example.org/m-1",
+    "author": {"handle": "maria_ops", "display_name": "Maria Ortiz", "followers": 2300, "dm_open": True},
+}
+
+
+async def lead_with_conversation(client: AsyncTestClient[Any], caller: Caller) -> dict[str, Any]:
+    h = caller.headers
+    watch = (await client.post("/api/v1/watches", json=WATCH, headers=h)).json()
+    imported = await client.post(
+        f"/api/v1/watches/{watch['id']}/mentions/import", content=json.dumps(MENTION), headers=h
+    )
+    assert imported.status_code == 200, imported.text
+    lead: dict[str, Any] = (await client.get("/api/v1/leads", headers=h)).json()["items"][0]
+    draft = (await client.post(f"/api/v1/leads/{lead['id']}/drafts", headers=h)).json()
+    await client.post(f"/api/v1/messages/{draft['id']}/sent", json={"external_id": "dm-1"}, headers=h)
+    reply = await client.post(
+        f"/api/v1/leads/{lead['id']}/replies",
+        json={"body": "Maria here, tell me more", "external_id": "r-1"},
+        headers=h,
+    )
+    assert reply.status_code == 201, reply.text
+    return lead
+
+
+async def every_stored_value(engine: AsyncEngine) -> str:
+    """All rows of all tables, as one lower-case string, to look for what should be gone."""
+    parts: list[str] = []
+    async with engine.connect() as connection:
+        for table in SQLModel.metadata.sorted_tables:
+            for row in await connection.execute(core_select(table)):
+                parts.append(repr(tuple(row)))
+    return "\n".join(parts).lower()
+
+
+async def test_consent_is_recorded_listed_and_withdrawn(client: AsyncTestClient[Any], admin: Caller) -> None:
+    lead = await lead_with_conversation(client, admin)
+    base = f"/api/v1/contacts/{lead['contact_id']}"
+    given = await client.post(
+        f"{base}/consents", json={"basis": "consent", "channel": "email", "source": "web form"}, headers=admin.headers
+    )
+    assert given.status_code == 201, given.text
+    state = (await client.get(f"{base}/privacy", headers=admin.headers)).json()
+    assert state["consent_basis"] == "consent" and state["consent_at"] is not None
+    withdrawn = await client.post(f"{base}/consents/{given.json()['id']}/withdraw", headers=admin.headers)
+    assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"] is not None
+    listed = (await client.get(f"{base}/consents", headers=admin.headers)).json()
+    assert [(c["basis"], c["withdrawn_at"] is not None) for c in listed] == [("consent", True)]
+    assert (await client.get(f"{base}/privacy", headers=admin.headers)).json()["consent_basis"] is None
+    bad = await client.post(f"{base}/consents", json={"basis": "because"}, headers=admin.headers)
+    assert bad.status_code == 400 or bad.status_code == 422
+
+
+async def test_do_not_contact_blocks_new_drafts(client: AsyncTestClient[Any], admin: Caller) -> None:
+    lead = await lead_with_conversation(client, admin)
+    flags = await client.put(
+        f"/api/v1/contacts/{lead['contact_id']}/privacy",
+        json={"do_not_contact": True, "contact_initiated": True},
+        headers=admin.headers,
+    )
+    assert flags.status_code == 200 and flags.json()["do_not_contact"] is True
+    blocked = await client.post(f"/api/v1/leads/{lead['id']}/drafts", headers=admin.headers)
+    assert blocked.status_code == 409
+    audit = (
+        await client.get("/api/v1/audit", params={"action": "contact.privacy_changed"}, headers=admin.headers)
+    ).json()
+    assert audit["items"][0]["detail"] == {"do_not_contact": True, "contact_initiated": True}
+
+
+async def test_the_personal_data_export_holds_everything_about_the_person(
+    client: AsyncTestClient[Any], admin: Caller
+) -> None:
+    lead = await lead_with_conversation(client, admin)
+    exported = await client.get(f"/api/v1/contacts/{lead['contact_id']}/personal-data", headers=admin.headers)
+    assert exported.status_code == 200, exported.text
+    data = exported.json()
+    assert data["contact"]["display_name"] == "Maria Ortiz"
+    assert [a["handle"] for a in data["accounts"]] == ["maria_ops"]
+    assert data["mentions"][0]["text"].startswith("Can anyone recommend")
+    assert [m["direction"] for m in data["messages"]] == ["outbound", "inbound"]
+    assert [c["to_stage"] for c in data["stage_changes"]] == ["contacted", "replied"]
+    assert [lead_["id"] for lead_ in data["leads"]] == [lead["id"]]
+    audit = (await client.get("/api/v1/audit", params={"action": "export"}, headers=admin.headers)).json()["items"]
+    assert [(e["action"], e["object_id"]) for e in audit] == [("export.personal_data", str(lead["contact_id"]))]
+
+
+async def test_only_admins_export_or_erase(client: AsyncTestClient[Any], admin: Caller, settings: Settings) -> None:
+    lead = await lead_with_conversation(client, admin)
+    rep = await make_caller(settings, "rep@example.com", Role.SALES_REP)
+    base = f"/api/v1/contacts/{lead['contact_id']}"
+    assert (await client.get(f"{base}/personal-data", headers=rep.headers)).status_code == 403
+    assert (await client.post(f"{base}/erase", headers=rep.headers)).status_code == 403
+    assert (await client.post("/api/v1/contacts/999999/erase", headers=admin.headers)).status_code == 404
+
+
+async def test_erasure_removes_the_person_everywhere_and_keeps_only_a_suppression_hash(
+    client: AsyncTestClient[Any], admin: Caller, engine: AsyncEngine, settings: Settings
+) -> None:
+    lead = await lead_with_conversation(client, admin)
+    async with session_scope(make_sessionmaker(engine)) as db:
+        db.add(QuarantinedPayload(source="file", reason="bad date", body='{"author": {"handle": "maria_ops"}}'))
+        db.add(QuarantinedPayload(source="file", reason="bad date", body='{"author": {"handle": "someone"}}'))
+    before = await every_stored_value(engine)
+    assert "maria" in before and "pricing is killing us" in before
+
+    erased = await client.post(f"/api/v1/contacts/{lead['contact_id']}/erase", headers=admin.headers)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["mentions"] == 1 and erased.json()["erased"]["messages"] == 2
+    assert erased.json()["erased"]["quarantined_payloads"] == 1
+
+    after = await every_stored_value(engine)
+    for trace in ("maria", "ortiz", "pricing is killing us", "tell me more", "example.org/m-1", "dm-1", "r-1"):
+        assert trace not in after, trace
+    async with session_scope(make_sessionmaker(engine)) as db:
+        assert await is_suppressed(db, settings, "handle", "file:@Maria_Ops")
+        assert not await is_suppressed(db, settings, "handle", "file:someone_else")
+    assert (await client.get(f"/api/v1/leads/{lead['id']}", headers=admin.headers)).status_code == 404
+    assert (
+        await client.get(f"/api/v1/contacts/{lead['contact_id']}/personal-data", headers=admin.headers)
+    ).status_code == 404
+    audit = (await client.get("/api/v1/audit", params={"action": "contact.erased"}, headers=admin.headers)).json()
+    assert audit["items"][0]["object_id"] == str(lead["contact_id"])
