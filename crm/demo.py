@@ -6,6 +6,7 @@ Part of the CLI composition root (it may import every package); nothing imports 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import uuid
 from collections.abc import Callable, Coroutine
 from importlib import resources
@@ -14,7 +15,7 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from crm.auth import create_api_key, create_user
+from crm.auth import create_api_key, create_user, hash_password
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Role, User
 from crm.queue import create_queue, enqueue
@@ -40,14 +41,18 @@ REPLAY_WATCH: dict[str, Any] = {
 }
 
 
-async def _demo_key(settings: Settings) -> str:
+async def _demo_credentials(settings: Settings) -> tuple[str, str]:
+    """A fresh API key and board password for the demo admin (printed once, like any new key)."""
+    password = secrets.token_urlsafe(9)
     engine = make_engine(settings)
     try:
         async with session_scope(make_sessionmaker(engine)) as session:
             admin = (await session.exec(select(User).where(User.email == DEMO_EMAIL))).first()
             if admin is None:
                 admin = await create_user(session, DEMO_EMAIL, role=Role.ADMIN, name="Demo Admin")
-            return (await create_api_key(session, settings, admin, "demo")).plaintext
+            admin.password_hash = hash_password(password)
+            session.add(admin)
+            return (await create_api_key(session, settings, admin, "demo")).plaintext, password
     finally:
         await engine.dispose()
 
@@ -142,7 +147,7 @@ async def run_demo(
     exit_after: float | None,
     echo: Callable[[str], Any],
 ) -> None:
-    key = await _demo_key(settings)
+    key, password = await _demo_credentials(settings)
     async with ReplayServer() as replay:
         # The worker's connectors read the local replay of recorded posts instead of the live platforms.
         # The recorded posts never change, so the demo polls once by hand instead of running the minute scheduler.
@@ -158,6 +163,7 @@ async def run_demo(
                 await _poll_replay(settings, client, replay, echo)
             echo("")
             echo(f"Warmline demo is running at {settings.base_url}")
+            echo(f"  lead board: {settings.base_url}/board  (sign in as {DEMO_EMAIL} / {password})")
             echo(f"  API docs:  {settings.base_url}/schema")
             echo(f"  leads:     {settings.base_url}/api/v1/leads")
             echo(f"  API key:   {key}")

@@ -14,7 +14,7 @@ from crm.errors import InvalidInput, NotFound
 from crm.models import Watch
 from crm.policy import readable_mention, readable_watch, require_campaign_write, writable_watch
 from crm.queue import enqueue
-from crm.web import CurrentUser, DbSession, Queue
+from crm.web import AppSettings, CurrentUser, DbSession, Queue
 from listeners.intake import read_jsonl
 from listeners.matching import WatchMatcher
 from listeners.preview import preview
@@ -123,6 +123,7 @@ class MentionImportController(Controller):
         session: DbSession,
         queue: Queue,
         user: CurrentUser,
+        settings: AppSettings,
         watch_id: FromPath[int],
     ) -> ImportReport:
         watch = await writable_watch(session, user, watch_id)
@@ -133,7 +134,8 @@ class MentionImportController(Controller):
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidInput("the body must be UTF-8 encoded JSON lines") from exc
-        result = await save_mentions(session, watch, (item for _, item in read_jsonl(io.StringIO(text))), source="api")
+        items = (item for _, item in read_jsonl(io.StringIO(text)))
+        result = await save_mentions(session, watch, items, source="api", settings=settings)
         await session.commit()  # commit, then enqueue: the job must find the rows
         for lead_id in result.new_leads:
             await enqueue(queue, "score_lead", job_id=f"score:lead:{lead_id}:initial", lead_id=lead_id)
@@ -143,6 +145,7 @@ class MentionImportController(Controller):
             matched=result.matched,
             new_leads=len(result.new_leads),
             quarantined=result.quarantined,
+            suppressed=result.suppressed,
         )
 
     @get("/mentions/{mention_id:int}", summary="One mention")

@@ -105,7 +105,8 @@ async def _watch_named(session: AsyncSession, name: str) -> Watch:
 def _echo_report(report: IngestReport) -> None:
     click.echo(
         f"stored {report.stored}, duplicates {report.duplicates}, reposts {report.reposts}, "
-        f"matched {report.matched}, new leads {report.new_leads}, quarantined {report.quarantined}"
+        f"matched {report.matched}, new leads {report.new_leads}, quarantined {report.quarantined}, "
+        f"suppressed (erased or opted out) {report.suppressed}"
     )
 
 
@@ -139,7 +140,13 @@ def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
                 watch = await _watch_named(session, watch_name)
             with path.open(encoding="utf-8", newline="") as stream:
                 report = await ingest(
-                    sessionmaker, queue, watch, _read(path, fmt, stream), source="file", batch_size=batch_size
+                    sessionmaker,
+                    queue,
+                    watch,
+                    _read(path, fmt, stream),
+                    source="file",
+                    batch_size=batch_size,
+                    settings=settings,
                 )
             resumed = 0
             if queue is not None:

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.db import SessionMaker, session_scope
 from crm.models import Lead, Watch
 from crm.queue import enqueue
+from crm.settings import Settings
 from listeners.base import RawMention
 from listeners.intake import Rejected
 from listeners.matching import WatchMatcher
@@ -33,6 +34,7 @@ class IngestReport:
     new_leads: int = 0
     quarantined: int = 0
     reposts: int = 0
+    suppressed: int = 0
     batches: int = 0
 
     def add(self, result: SaveResult) -> None:
@@ -42,6 +44,7 @@ class IngestReport:
         self.new_leads += len(result.new_leads)
         self.quarantined += result.quarantined
         self.reposts += result.reposts
+        self.suppressed += result.suppressed
         self.batches += 1
 
 
@@ -84,13 +87,16 @@ async def ingest(
     source: str,
     batch_size: int = BATCH_SIZE,
     analyse: bool = True,
+    settings: Settings | None = None,
 ) -> IngestReport:
     """Save a stream of mentions: commit each batch, then enqueue scoring (and analysis) for what it created."""
     report = IngestReport()
     matcher = WatchMatcher.from_watch(watch)
     for chunk in batched(items, batch_size):
         async with session_scope(sessionmaker) as session:
-            result = await save_mentions(session, watch, chunk, source=source, matcher=matcher, batch_size=batch_size)
+            result = await save_mentions(
+                session, watch, chunk, source=source, matcher=matcher, batch_size=batch_size, settings=settings
+            )
         if queue is not None:  # committed: the jobs will find their rows
             await enqueue_scoring(queue, result.new_leads)
             if analyse:

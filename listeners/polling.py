@@ -133,7 +133,7 @@ async def _save_page_now(
         watch = await session.get(Watch, watch_id)
         if watch is None:
             raise NotConfigured(f"watch {watch_id} was deleted during the poll")
-        result = await save_mentions(session, watch, page.items, source=connector.name)
+        result = await save_mentions(session, watch, page.items, source=connector.name, settings=connector.settings)
         report.erased += await erase_deleted(session, connector.platform, page.deleted)
         # Same transaction, after the mentions: the cursor can never run ahead of what was stored.
         await write_cursor(session, watch_id, connector.name, source, page.cursor, page.state)

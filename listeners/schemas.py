@@ -58,6 +58,7 @@ class ImportReport(SQLModel):
     matched: int
     new_leads: int
     quarantined: int
+    suppressed: int = 0
 
 
 class MentionPublic(SQLModel):

@@ -31,12 +31,15 @@ from crm.models import (
     PlatformAccount,
     QuarantinedPayload,
     RoutingRule,
+    Suppression,
     Watch,
     WebhookEvent,
     utcnow,
 )
 from crm.pipeline import default_pipeline
+from crm.privacy import suppression_hash
 from crm.routing import assign_new_lead
+from crm.settings import Settings
 from listeners.base import RawMention
 from listeners.bulk_insert import BulkInsert, update_by_id
 from listeners.intake import Rejected
@@ -78,8 +81,10 @@ class SaveResult:
     new_leads: list[int] = field(default_factory=list)
     quarantined: int = 0
     reposts: int = 0
+    suppressed: int = 0
     new_contacts: list[int] = field(default_factory=list)
     lead_payloads: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    match_payloads: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
 @dataclass(slots=True)
@@ -133,8 +138,12 @@ async def save_mentions(
     source: str = "file",
     matcher: WatchMatcher | None = None,
     batch_size: int = BATCH_SIZE,
+    settings: Settings | None = None,
 ) -> SaveResult:
-    """Store new mentions for a watch; known ones are skipped, bad ones quarantined. Flushes, never commits."""
+    """Store new mentions for a watch; known ones are skipped, bad ones quarantined. Flushes, never commits.
+
+    With `settings`, authors on the suppression list (erased or opted out) are skipped and only counted.
+    """
     assert watch.id is not None
     matcher = matcher or WatchMatcher.from_watch(watch)
     pipeline_id = watch.pipeline_id or (await default_pipeline(session)).id
@@ -142,6 +151,8 @@ async def save_mentions(
     await session.flush()
     conn = await session.connection()
     result = SaveResult()
+    if settings is not None:
+        items = await _without_suppressed(session, settings, items, result)
     for chunk in batched(items, batch_size):
         try:
             async with conn.begin_nested():
@@ -173,7 +184,8 @@ async def save_mentions(
     now = utcnow()
     await EVENT_INSERT.run(
         conn,
-        [{"type": "lead.created", "payload": payload, "created_at": now} for payload in result.lead_payloads],
+        [{"type": "lead.created", "payload": payload, "created_at": now} for payload in result.lead_payloads]
+        + [{"type": "mention.matched", "payload": payload, "created_at": now} for payload in result.match_payloads],
     )
     if result.new_leads and await _routing_rules_exist(session):
         for lead_id in result.new_leads:
@@ -181,6 +193,34 @@ async def save_mentions(
             if lead is not None:
                 await assign_new_lead(session, lead)
     return result
+
+
+async def _without_suppressed(
+    session: AsyncSession, settings: Settings, items: Iterable[RawMention | Rejected], result: SaveResult
+) -> Iterable[RawMention | Rejected]:
+    """Drop mentions by people who were erased or opted out: storing them again would undo the erasure."""
+    hashes = set(
+        (await session.exec(select(Suppression.value_hash).where(col(Suppression.kind).in_(SUPPRESSED_KINDS)))).all()
+    )
+    if not hashes:
+        return items
+
+    def kept() -> Iterator[RawMention | Rejected]:
+        for item in items:
+            if isinstance(item, RawMention):
+                author = item.author
+                keys = [suppression_hash(settings, "handle", f"{item.platform}:{author.handle}")]
+                if author.external_id:
+                    keys.append(suppression_hash(settings, "account_id", f"{item.platform}:{author.external_id}"))
+                if any(key in hashes for key in keys):
+                    result.suppressed += 1
+                    continue
+            yield item
+
+    return kept()
+
+
+SUPPRESSED_KINDS = ("handle", "account_id")
 
 
 async def _routing_rules_exist(session: AsyncSession) -> bool:
@@ -197,6 +237,7 @@ def _merge(total: SaveResult, part: SaveResult) -> None:
     total.reposts += part.reposts
     total.new_contacts.extend(part.new_contacts)
     total.lead_payloads.extend(part.lead_payloads)
+    total.match_payloads.extend(part.match_payloads)
 
 
 def _quarantine_row(source: str, reason: str, body: str, watch_id: int) -> dict[str, Any]:
@@ -461,6 +502,16 @@ async def _save_batch(
         ],
     )
     result.matched += len(fresh)
+    result.match_payloads.extend(
+        {
+            "mention_id": mention_id,
+            "watch_id": watch_id,
+            "platform": row.item.platform,
+            "matched_terms": list(row.match.terms),
+            "matched_competitors": list(row.match.competitors),
+        }
+        for row, mention_id in fresh
+    )
 
     # One lead per contact and watch, opened by an original post; a repost is linked, not a new lead.
     lead_rows: dict[int, dict[str, Any]] = {}

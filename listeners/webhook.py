@@ -110,7 +110,7 @@ class MentionWebhookController(Controller):
             raise Conflict("this request was already received")
         watch = await _watch(session, watch_id)
         try:
-            result = await save_mentions(session, watch, records_of(body), source="webhook")
+            result = await save_mentions(session, watch, records_of(body), source="webhook", settings=settings)
             await session.commit()  # commit, then enqueue: the jobs must find the rows
         except BaseException:
             await queue.delete(nonce)  # nothing was stored: let the sender retry the same request

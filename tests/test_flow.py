@@ -34,7 +34,14 @@ async def test_a_mention_walks_from_import_to_a_replied_lead(
     body = "\n".join([line(), line(), line(id="m-2", text="nothing relevant here", author={"handle": "other"})])
     imported = await client.post(f"/api/v1/watches/{watch['id']}/mentions/import", content=body, headers=h)
     assert imported.status_code == 200, imported.text
-    assert imported.json() == {"stored": 2, "duplicates": 1, "matched": 1, "new_leads": 1, "quarantined": 0}
+    assert imported.json() == {
+        "stored": 2,
+        "duplicates": 1,
+        "matched": 1,
+        "new_leads": 1,
+        "quarantined": 0,
+        "suppressed": 0,
+    }
 
     again = await client.post(f"/api/v1/watches/{watch['id']}/mentions/import", content=line(), headers=h)
     assert again.json()["stored"] == 0 and again.json()["duplicates"] == 1

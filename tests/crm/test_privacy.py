@@ -141,3 +141,34 @@ async def test_erasure_removes_the_person_everywhere_and_keeps_only_a_suppressio
     ).status_code == 404
     audit = (await client.get("/api/v1/audit", params={"action": "contact.erased"}, headers=admin.headers)).json()
     assert audit["items"][0]["object_id"] == str(lead["contact_id"])
+
+
+async def test_an_erased_person_is_not_stored_again_when_they_post_later(
+    client: AsyncTestClient[Any], admin: Caller, run_jobs: Any
+) -> None:
+    watch = (
+        await client.post("/api/v1/watches", json={"name": "erasure", "keywords": ["crm"]}, headers=admin.headers)
+    ).json()
+
+    def post(post_id: str) -> str:
+        return json.dumps(
+            {
+                "platform": "x",
+                "id": post_id,
+                "text": "which crm should we pick?",
+                "url": f"https://x.com/e/{post_id}",
+                "created_at": "2026-11-20T09:00:00Z",
+                "author": {"handle": "Erased_Person", "id": "42"},
+            }
+        )
+
+    url = f"/api/v1/watches/{watch['id']}/mentions/import"
+    assert (await client.post(url, content=post("1"), headers=admin.headers)).json()["new_leads"] == 1
+    lead = (await client.get("/api/v1/leads", headers=admin.headers)).json()["items"][0]
+    assert (await client.post(f"/api/v1/contacts/{lead['contact_id']}/erase", headers=admin.headers)).status_code == 200
+
+    again = (await client.post(url, content=post("2"), headers=admin.headers)).json()
+    assert again["suppressed"] == 1
+    assert again["stored"] == 0
+    assert again["new_leads"] == 0
+    assert (await client.get("/api/v1/leads", headers=admin.headers)).json()["items"] == []
