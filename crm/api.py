@@ -3,11 +3,11 @@ If-Match, soft-delete, upsert by the consumer's external id; stage moves, tags, 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from sqlmodel import col, select
@@ -15,14 +15,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.concurrency import check_if_match, etag, soft_delete, touch
 from crm.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from crm.models import Contact, Lead, LeadScore, LeadTag, Mention, PlatformAccount, Role, StageChange, Tag, User, Watch
+from crm.lead_filters import LeadFilter, provide_lead_filter
+from crm.models import Contact, Lead, LeadScore, Mention, PlatformAccount, Role, StageChange, Tag, User, Watch
 from crm.paging import decode_cursor, encode_cursor, keyset, page_of, parse_sort
 from crm.pipeline import default_pipeline, move_lead, stages_of
 from crm.policy import check_assignment, contact_visible, lead_scope, readable_lead, writable_lead
 from crm.records import lead_mentions_query, set_lead_tags, tags_of, timeline
 from crm.routing import assign, assign_new_lead
 from crm.schemas import (
-    MAX_ID,
     LeadCreate,
     LeadPage,
     LeadPublic,
@@ -31,7 +31,6 @@ from crm.schemas import (
     LeadUpsert,
     MentionSummary,
     PathId,
-    QueryId,
     StageChangePublic,
     StageMove,
     TagPublic,
@@ -199,51 +198,21 @@ class LeadController(Controller):
     path = "/api/v1/leads"
     tags = ["leads"]
 
-    @get("/", summary="List leads (filter, sort, keyset cursor); best score first by default")
+    @get(
+        "/",
+        summary="List leads (filter, sort, keyset cursor); best score first by default",
+        dependencies={"filters": Provide(provide_lead_filter)},
+    )
     async def list_leads(
         self,
         session: DbSession,
         user: CurrentUser,
-        stage: Annotated[str | None, QueryParameter(max_length=40)] = None,
-        owner_id: QueryId = None,
-        unassigned: FromQuery[bool | None] = None,
-        watch_id: QueryId = None,
-        campaign_id: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="Alias of watch_id")] = None,
-        platform: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        score_min: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
-        score_max: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
-        tag: Annotated[list[str] | None, QueryParameter(description="Leads carrying every tag given")] = None,
-        updated_since: FromQuery[datetime | None] = None,
+        filters: NamedDependency[LeadFilter],
         sort: FromQuery[LeadSort] = "-score",
         limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
         cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
     ) -> LeadPage:
-        query = select(Lead).where(col(Lead.deleted_at).is_(None), lead_scope(user))
-        if stage:
-            query = query.where(Lead.stage == stage)
-        if owner_id is not None:
-            query = query.where(Lead.owner_id == owner_id)
-        if unassigned is not None:
-            query = query.where(col(Lead.owner_id).is_(None) if unassigned else col(Lead.owner_id).is_not(None))
-        for campaign in {watch_id, campaign_id} - {None}:
-            query = query.where(Lead.watch_id == campaign)
-        if platform:
-            query = query.where(Lead.platform == platform)
-        if score_min is not None:
-            query = query.where(col(Lead.score) >= score_min)
-        if score_max is not None:
-            query = query.where(col(Lead.score) <= score_max)
-        for name in {t.strip().lower() for t in tag or [] if t.strip()}:
-            query = query.where(
-                select(LeadTag.id)
-                .join(Tag, col(Tag.id) == col(LeadTag.tag_id))
-                .where(LeadTag.lead_id == Lead.id, Tag.name == name)
-                .exists()
-            )
-        if updated_since is not None:
-            if updated_since.tzinfo is None:
-                raise InvalidInput("updated_since needs a time zone (e.g. 2026-01-01T00:00:00Z)")
-            query = query.where(col(Lead.updated_at) >= updated_since)
+        query = filters.apply(select(Lead).where(col(Lead.deleted_at).is_(None), lead_scope(user)))
         key = parse_sort(sort, LEAD_SORTS)
         leads, next_cursor = page_of(list(await session.exec(keyset(query, Lead, key, cursor, limit))), key, limit)
         tags = await tags_of(session, [lead.id for lead in leads if lead.id is not None])

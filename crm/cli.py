@@ -7,60 +7,15 @@ non-zero exit; tracebacks are for bugs only.
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
-from pydantic import ValidationError
 
 from crm import __version__
-from crm.errors import WarmlineError
+from crm.cli_errors import UserError, friendly, load_settings
 from crm.settings import Settings
 from listeners.commands import listen
 from scoring.commands import scoring
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(click.ClickException):
-    """Printed as `error: <message>` with exit code 1."""
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def friendly(func: F) -> F:
-    """Turn expected failures into one line and exit code 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from crm.preflight import PreflightError
-
-        try:
-            return func(*args, **kwargs)
-        except (PreflightError, WarmlineError) as exc:
-            raise UserError(str(exc)) from None
-        except SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-            raise UserError(f"database error: {first}") from None
-        except OSError as exc:
-            raise UserError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}") from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def load_settings(**overrides: Any) -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "CRM_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise UserError(f"{name}: {first['msg']}") from None
-    return settings.model_copy(update={k: v for k, v in overrides.items() if v is not None}) if overrides else settings
 
 
 def preflight(settings: Settings, *, redis: bool = True, migrated: bool = True) -> None:

@@ -8,13 +8,15 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, QueryParameter
 from sqlmodel import col, select
 
 from crm import audit
 from crm.csv_io import ImportReport, import_contacts, to_csv
 from crm.errors import InvalidInput
-from crm.models import Contact, Lead, LeadTag, PlatformAccount, Tag, User
+from crm.lead_filters import LeadFilter, provide_lead_filter
+from crm.models import Contact, Lead, PlatformAccount, User
 from crm.policy import contact_scope, lead_scope, require_writer
 from crm.web import AppSettings, CurrentUser, DbSession
 
@@ -125,50 +127,19 @@ class CsvController(Controller):
         status = 422 if any(e.row == 0 for e in report.errors) else (200 if dry_run else 201)
         return Response(report, status_code=status)
 
-    @get("/leads/export.csv", summary="Export the leads a list call would return, as CSV (audited)")
+    @get(
+        "/leads/export.csv",
+        summary="Export the leads a list call would return, as CSV (audited)",
+        dependencies={"filters": Provide(provide_lead_filter)},
+    )
     async def export_leads(
-        self,
-        session: DbSession,
-        user: CurrentUser,
-        stage: Annotated[str | None, QueryParameter(max_length=40)] = None,
-        owner_id: FromQuery[int | None] = None,
-        unassigned: FromQuery[bool | None] = None,
-        watch_id: FromQuery[int | None] = None,
-        campaign_id: FromQuery[int | None] = None,
-        platform: Annotated[str | None, QueryParameter(max_length=20)] = None,
-        score_min: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
-        score_max: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
-        tag: FromQuery[list[str] | None] = None,
-        updated_since: FromQuery[datetime | None] = None,
+        self, session: DbSession, user: CurrentUser, filters: NamedDependency[LeadFilter]
     ) -> Response[str]:
-        query = (
+        query = filters.apply(
             select(Lead, Contact)
             .join(Contact, col(Contact.id) == col(Lead.contact_id))
             .where(col(Lead.deleted_at).is_(None), lead_scope(user))
         )
-        if stage:
-            query = query.where(Lead.stage == stage)
-        if owner_id is not None:
-            query = query.where(Lead.owner_id == owner_id)
-        if unassigned is not None:
-            query = query.where(col(Lead.owner_id).is_(None) if unassigned else col(Lead.owner_id).is_not(None))
-        for campaign in {watch_id, campaign_id} - {None}:
-            query = query.where(Lead.watch_id == campaign)
-        if platform:
-            query = query.where(Lead.platform == platform)
-        if score_min is not None:
-            query = query.where(col(Lead.score) >= score_min)
-        if score_max is not None:
-            query = query.where(col(Lead.score) <= score_max)
-        for name in {t.strip().lower() for t in tag or [] if t.strip()}:
-            query = query.where(
-                select(LeadTag.id)
-                .join(Tag, col(Tag.id) == col(LeadTag.tag_id))
-                .where(LeadTag.lead_id == Lead.id, Tag.name == name)
-                .exists()
-            )
-        if _aware(updated_since) is not None:
-            query = query.where(col(Lead.updated_at) >= updated_since)
         query = query.order_by(col(Lead.score).is_(None), col(Lead.score).desc(), col(Lead.id).desc())
         rows = list(await session.exec(query.limit(MAX_EXPORT_ROWS + 1)))
         if len(rows) > MAX_EXPORT_ROWS:
@@ -177,10 +148,7 @@ class CsvController(Controller):
             [getattr(contact if name in ("display_name", "email") else lead, name) for name in LEAD_COLUMNS]
             for lead, contact in rows
         ]
-        filters: dict[str, Any] = {"stage": stage, "owner_id": owner_id, "watch_id": watch_id or campaign_id}
-        filters["platform"] = platform
-        filters |= {"score_min": score_min, "score_max": score_max, "tag": tag, "updated_since": updated_since}
-        _audit_export(session, user, "leads", len(lines), filters)
+        _audit_export(session, user, "leads", len(lines), filters.describe())
         return _csv_response(to_csv(LEAD_COLUMNS, lines), "leads.csv")
 
     @get("/contacts/export.csv", summary="Export the contacts a list call would return, as CSV (audited)")

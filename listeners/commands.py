@@ -7,7 +7,6 @@ and exit code 1.
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
@@ -16,15 +15,14 @@ from typing import Any, TypeVar
 
 import click
 from arq.connections import ArqRedis
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.cli_errors import UserError, friendly, load_settings
 from crm.db import SessionMaker, make_engine, make_sessionmaker, session_scope
-from crm.errors import InvalidInput, NotFound, WarmlineError
+from crm.errors import InvalidInput, NotFound
 from crm.models import QuarantinedPayload, User, Watch, utcnow
-from crm.preflight import PreflightError, check_database, check_redis
+from crm.preflight import check_database, check_redis
 from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.base import PayloadError, RawMention
@@ -38,34 +36,7 @@ from listeners.store import save_mentions
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ListenError(click.ClickException):
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def _friendly(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (PreflightError, WarmlineError, QueryError, PayloadError) as exc:
-            raise ListenError(str(exc)) from None
-        except SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-            raise ListenError(f"database error: {first}") from None
-        except OSError as exc:
-            raise ListenError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}") from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "CRM_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise ListenError(f"{name}: {first['msg']}") from None
+_friendly = friendly(also=(QueryError, PayloadError))
 
 
 @asynccontextmanager
@@ -132,7 +103,7 @@ def _read(path: Path, fmt: str, stream: io.TextIOBase) -> Iterator[RawMention | 
 @_friendly
 def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
     """Import mentions from a JSONL or CSV file; safe to re-run (known mentions are skipped)."""
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> tuple[IngestReport, int, bool]:
         async with _database(settings) as sessionmaker, _queue(settings) as queue:
@@ -219,10 +190,10 @@ def watch_create(
     try:
         WatchMatcher(**{k: v for k, v in fields.items() if k not in ("name", "description")})
     except QueryError as exc:
-        raise ListenError(f"query: {exc}") from None
+        raise UserError(f"query: {exc}") from None
     if not fields["keywords"] and not query.strip() and not fields["competitors"]:
         raise InvalidInput("a watch needs at least one --keyword, --competitor or a --query")
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> int:
         async with _database(settings) as sessionmaker, session_scope(sessionmaker) as session:
@@ -246,7 +217,7 @@ def watch_create(
 @_friendly
 def watch_list() -> None:
     """List watches."""
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> list[Watch]:
         async with _database(settings) as sessionmaker, session_scope(sessionmaker) as session:
@@ -273,7 +244,7 @@ def preview_query(watch_name: str | None, query: str | None, keywords: tuple[str
     """Run a query against stored mentions and show what it would match."""
     if watch_name is None and query is None and not keywords:
         raise InvalidInput("give --watch, --query or --keyword")
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> Any:
         async with _database(settings) as sessionmaker, session_scope(sessionmaker) as session:
@@ -319,7 +290,7 @@ def quarantine() -> None:
 @_friendly
 def quarantine_list(status: str, limit: int) -> None:
     """List quarantined payloads, newest first."""
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> list[QuarantinedPayload]:
         async with _database(settings) as sessionmaker, session_scope(sessionmaker) as session:
@@ -382,7 +353,7 @@ def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | 
     """Validate quarantined payloads again (after fixing their cause) and store the ones that pass."""
     if not ids and not everything:
         raise InvalidInput("name the payload ids to replay, or pass --all")
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> tuple[int, int]:
         async with _database(settings) as sessionmaker, _queue(settings) as queue:
@@ -402,7 +373,7 @@ def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | 
 @_friendly
 def quarantine_discard(ids: tuple[int, ...]) -> None:
     """Mark quarantined payloads as discarded (kept for the record, never replayed)."""
-    settings = _settings()
+    settings = load_settings()
 
     async def run() -> int:
         async with _database(settings) as sessionmaker, session_scope(sessionmaker) as session:

@@ -4,7 +4,6 @@ measure influencer authenticity on the labelled account sets. Expected failures 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import shutil
 from collections.abc import Awaitable, Callable
@@ -13,7 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
-from crm.errors import WarmlineError
+from crm.cli_errors import UserError, friendly, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -21,41 +20,14 @@ T = TypeVar("T")
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 
-class ScoringError(click.ClickException):
-    def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
-
-
-def friendly(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            return func(*args, **kwargs)
-        except WarmlineError as exc:
-            raise ScoringError(str(exc)) from None
-        except SQLAlchemyError as exc:
-            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-            raise ScoringError(f"database error: {first}") from None
-        except (ValueError, KeyError) as exc:
-            raise ScoringError(str(exc)) from None
-        except OSError as exc:
-            raise ScoringError(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}") from None
-
-    return wrapper  # type: ignore[return-value]
+friendly_scoring = friendly(also=(ValueError, KeyError))
 
 
 def _with_session(work: Callable[[Any, Any], Awaitable[T]]) -> T:
-    from pydantic import ValidationError
 
     from crm.db import make_engine, make_sessionmaker, session_scope
-    from crm.settings import Settings
 
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        raise ScoringError(f"settings: {exc.errors()[0]['msg']}") from None
+    settings = load_settings()
 
     async def run() -> T:
         engine = make_engine(settings)
@@ -105,7 +77,7 @@ def scoring() -> None:
     "competitor_mentioned column).",
 )
 @click.option("--version", "version", default=None, help="Version name (default: wl-<timestamp>).")
-@friendly
+@friendly_scoring
 def train_command(
     data: tuple[Path, ...],
     text_column: str,
@@ -155,7 +127,7 @@ def _evaluate(
 @text_option
 @label_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@friendly
+@friendly_scoring
 def evaluate_command(
     model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str, as_json: bool
 ) -> None:
@@ -174,7 +146,7 @@ def evaluate_command(
 @text_option
 @label_option
 @click.option("--out", required=True, type=click.Path(path_type=Path))
-@friendly
+@friendly_scoring
 def report_command(model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str, out: Path) -> None:
     """Write calibration, ROC, PR and histogram PNGs and report.md for a model on labelled data."""
     from scoring.report import write_report
@@ -185,7 +157,7 @@ def report_command(model_dir: Path, data: tuple[Path, ...], text_column: str, la
 
 
 @scoring.command("list")
-@friendly
+@friendly_scoring
 def list_command() -> None:
     """Every registered warm-lead model version with its status and metrics."""
     from scoring import registry
@@ -218,7 +190,7 @@ async def _rescore(session: Any) -> int:
 @scoring.command("register")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--promote", "do_promote", is_flag=True, help="Make it the active model and rescore open leads.")
-@friendly
+@friendly_scoring
 def register_command(model_dir: Path, do_promote: bool) -> None:
     """Copy a trained model folder into the registry (CRM_MODEL_DIR) as a candidate."""
     from scoring import artifacts, registry
@@ -229,7 +201,7 @@ def register_command(model_dir: Path, do_promote: bool) -> None:
     async def work(session: Any, settings: Any) -> str:
         target = settings.resolved_model_dir / "warm_lead" / str(meta["version"])
         if target.exists():
-            raise ScoringError(f"version {meta['version']} is already in the registry at {target}")
+            raise UserError(f"version {meta['version']} is already in the registry at {target}")
         shutil.copytree(model_dir, target)
         saved = artifacts.Saved(target, artifacts.sha256_file(target / artifacts.MODEL_FILE), meta)
         row = await registry.register(session, saved)
@@ -244,18 +216,18 @@ def register_command(model_dir: Path, do_promote: bool) -> None:
 
 @scoring.command("install-default")
 @click.option("--promote", "do_promote", is_flag=True, help="Also make it the active model.")
-@friendly
+@friendly_scoring
 def install_default(do_promote: bool) -> None:
     """Register the model shipped in the package (see scoring/default_model/MODEL_CARD.md)."""
     if not (DEFAULT_MODEL_DIR / "meta.json").exists():
-        raise ScoringError("this installation ships no default model; train one with `crm scoring train`")
+        raise UserError("this installation ships no default model; train one with `crm scoring train`")
     register_command.callback(DEFAULT_MODEL_DIR, do_promote)  # type: ignore[misc]
 
 
 @scoring.command("promote")
 @click.argument("version")
 @click.option("--rescore/--no-rescore", default=True, show_default=True, help="Rescore open leads with it.")
-@friendly
+@friendly_scoring
 def promote_command(version: str, rescore: bool) -> None:
     """Make VERSION the active warm-lead model (the previous one is retired)."""
     from scoring import registry
@@ -270,7 +242,7 @@ def promote_command(version: str, rescore: bool) -> None:
 
 @scoring.command("rollback")
 @click.option("--rescore/--no-rescore", default=True, show_default=True)
-@friendly
+@friendly_scoring
 def rollback_command(rescore: bool) -> None:
     """Retire the active model and re-activate the previously active one (or fall back to the baseline)."""
     from scoring import registry
@@ -287,7 +259,7 @@ def rollback_command(rescore: bool) -> None:
 @scoring.command("authenticity")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Folder holding the shared data sets.")
 @click.option("--json", "as_json", is_flag=True)
-@friendly
+@friendly_scoring
 def authenticity_command(data_dir: Path | None, as_json: bool) -> None:
     """ROC-AUC of the influencer authenticity check on the labelled bot (Gilani 2017) and fake (InstaFake) sets."""
     from scoring.influencer_eval import evaluate_authenticity
