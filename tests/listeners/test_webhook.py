@@ -41,7 +41,14 @@ async def test_a_signed_push_is_stored_and_bad_objects_are_quarantined(
         f"/api/v1/webhooks/mentions/{watch_id}", content=body.encode(), headers=signed(watch_id, body.encode())
     )
     assert response.status_code == 200, response.text
-    assert response.json() == {"stored": 2, "duplicates": 0, "matched": 2, "new_leads": 2, "quarantined": 1}
+    assert response.json() == {
+        "stored": 2,
+        "duplicates": 0,
+        "matched": 2,
+        "new_leads": 2,
+        "quarantined": 1,
+        "suppressed": 0,
+    }
     held = (await session.exec(select(QuarantinedPayload))).one()
     assert (held.source, held.reason) == ("webhook", "line 2: text is missing")
     assert json.loads(held.body)["id"] == "w-2"
