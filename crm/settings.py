@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=10, description="First retry delay; doubles on each failure.")
     webhook_backoff_max_seconds: float = Field(default=3600, description="Longest delay between two retries.")
     webhook_timeout_seconds: float = 10.0
+    webhook_allow_private_targets: bool = Field(
+        default=False, description="Allow webhook URLs on loopback/private networks (off: SSRF protection)."
+    )
     webhook_dispatch_interval: float = Field(default=1.0, description="Seconds between outbox polls in a worker.")
 
     @field_validator("database_url")

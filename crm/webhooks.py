@@ -24,6 +24,8 @@ from sqlmodel import col, select
 
 from crm import __version__
 from crm.db import SessionMaker, session_scope
+from crm.egress import check_target
+from crm.errors import InvalidInput
 from crm.models import WebhookAttempt, WebhookDelivery, WebhookEvent, WebhookSubscription, utcnow
 from crm.queue import enqueue
 from crm.settings import Settings
@@ -170,10 +172,13 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
     }
     started, status_code, error = time.perf_counter(), None, ""
     try:
+        await check_target(url, allow_private=settings.webhook_allow_private_targets)
         response = await http.post(url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds)
         status_code = response.status_code
         if not 200 <= status_code < 300:
             error = f"HTTP {status_code}"
+    except InvalidInput as exc:
+        error = f"target refused: {exc.detail}"[:1000]
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
     elapsed_ms = (time.perf_counter() - started) * 1000

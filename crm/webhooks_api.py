@@ -12,6 +12,7 @@ from pydantic import field_validator
 from sqlmodel import Field, SQLModel, col, select
 
 from crm import audit
+from crm.egress import check_target
 from crm.errors import NotFound
 from crm.models import User, WebhookAttempt, WebhookDelivery, WebhookSubscription, utcnow
 from crm.outbox import EVENT_TYPES
@@ -121,9 +122,10 @@ class WebhookController(Controller):
 
     @post("/", summary="Subscribe a URL to events; the signing secret is returned once")
     async def create(
-        self, session: DbSession, user: CurrentUser, data: JSONBody[SubscriptionCreate]
+        self, session: DbSession, user: CurrentUser, settings: AppSettings, data: JSONBody[SubscriptionCreate]
     ) -> SubscriptionPublic:
         require_admin(user, "webhooks")
+        await check_target(data.url, allow_private=settings.webhook_allow_private_targets)
         now = utcnow()
         row = WebhookSubscription(
             url=data.url,
@@ -162,11 +164,14 @@ class WebhookController(Controller):
         self,
         session: DbSession,
         user: CurrentUser,
+        settings: AppSettings,
         subscription_id: FromPath[int],
         data: JSONBody[SubscriptionUpdate],
     ) -> SubscriptionPublic:
         require_admin(user, "webhooks")
         row = await _subscription(session, subscription_id)
+        if data.url is not None:
+            await check_target(data.url, allow_private=settings.webhook_allow_private_targets)
         changes = data.model_dump(exclude_unset=True, exclude_none=True)
         for name, value in changes.items():
             setattr(row, name, value)

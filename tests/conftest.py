@@ -119,6 +119,7 @@ async def settings(backend: Backend, tmp_path: Path) -> AsyncIterator[Settings]:
         data_dir=tmp_path,
         secret_key="test-secret-key-0123456789abcdef",
         webhook_secret="test-webhook-secret",
+        webhook_allow_private_targets=True,  # the tests' receivers listen on 127.0.0.1
         log_level="WARNING",
         worker_poll_delay=0.01,
         listener_polling=False,  # no per-minute poll scheduler in test workers; polling tests enable it

@@ -238,3 +238,21 @@ async def test_sending_and_replying_emit_message_and_stage_events_in_the_outbox(
     assert replied.payload["lead_id"] == lead["id"] and "body" not in replied.payload
     moves = [(e.payload["from_stage"], e.payload["stage"]) for e in events if e.type == "lead.stage_changed"]
     assert moves == [("new", "contacted"), ("contacted", "replied")]
+
+
+async def test_a_webhook_to_an_internal_address_is_refused_unless_the_operator_allows_it() -> None:
+    from crm.egress import check_target
+    from crm.errors import InvalidInput
+
+    for url in (
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest",
+    ):
+        with pytest.raises(InvalidInput, match="non-public address"):
+            await check_target(url, allow_private=False)
+        await check_target(url, allow_private=True)
+    await check_target("http://93.184.215.14/hook", allow_private=False)
+    with pytest.raises(InvalidInput, match="http"):
+        await check_target("file:///etc/passwd", allow_private=True)
