@@ -72,7 +72,8 @@ async def test_an_exhausted_window_pauses_the_next_call_until_the_reset_instead_
     await http.get_json("https://api.example/x")
     assert sleeps == []
     await http.get_json("https://api.example/x")
-    assert len(sleeps) == 1 and 11 <= sleeps[0] <= 12
+    assert len(sleeps) == 1
+    assert 6 <= sleeps[0] <= 12  # the rest of the 12 s window (less the time a loaded machine took in between)
     assert len(seen) == 2
 
 
