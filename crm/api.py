@@ -91,19 +91,6 @@ async def leads_public(session: AsyncSession, leads: list[Lead], tags: dict[int,
     return items
 
 
-async def preload(session: AsyncSession, leads: list[Lead]) -> None:
-    """Load a page's contacts, first mentions and accounts in three queries; lead_public then reads the identity map."""
-    contact_ids = {lead.contact_id for lead in leads}
-    mention_ids = {lead.first_mention_id for lead in leads if lead.first_mention_id}
-    if contact_ids:
-        list(await session.exec(select(Contact).where(col(Contact.id).in_(contact_ids))))
-    if mention_ids:
-        mentions = list(await session.exec(select(Mention).where(col(Mention.id).in_(mention_ids))))
-        account_ids = {m.account_id for m in mentions if m.account_id}
-        if account_ids:
-            list(await session.exec(select(PlatformAccount).where(col(PlatformAccount.id).in_(account_ids))))
-
-
 async def with_etag(session: AsyncSession, lead: Lead, status_code: int = 200) -> Response[LeadPublic]:
     return Response(await lead_public(session, lead), status_code=status_code, headers={"ETag": etag("lead", lead)})
 
@@ -216,7 +203,7 @@ class LeadController(Controller):
         key = parse_sort(sort, LEAD_SORTS)
         leads, next_cursor = page_of(list(await session.exec(keyset(query, Lead, key, cursor, limit))), key, limit)
         tags = await tags_of(session, [lead.id for lead in leads if lead.id is not None])
-        items = await leads_public(session, leads, tags)  # one joined query; `preload` would add three more
+        items = await leads_public(session, leads, tags)  # one joined query for the page
         return LeadPage(items=items, next_cursor=next_cursor)
 
     @post("/", summary="Create a lead for a contact in a campaign", response_headers=ETAG_HEADER)
