@@ -35,10 +35,15 @@ DEMO_WATCH = {
 }
 REPLAY_WATCH: dict[str, Any] = {
     "name": "Demo: replayed public posts",
-    "description": "Recorded public posts from HN, Reddit, X, Mastodon and RSS, read through the real connectors.",
-    "keywords": ["api", "python", "apple", "course", "editor", "release"],
-    "platforms": ["hackernews", "reddit", "x", "mastodon", "rss"],
+    "description": (
+        "Recorded public posts from HN, Reddit, X, Mastodon, Bluesky (search and the Jetstream firehose) and RSS, "
+        "read through the real connectors."
+    ),
+    "keywords": ["api", "python", "apple", "course", "editor", "release", "band", "video", "show"],
+    "platforms": ["hackernews", "reddit", "x", "mastodon", "bluesky", "rss"],
 }
+# Bluesky is read two ways: searchPosts (the watch's "bluesky") and the firehose, polled by its connector name.
+REPLAY_POLLS = [*REPLAY_WATCH["platforms"], "jetstream"]
 
 
 async def _demo_credentials(settings: Settings) -> tuple[str, str]:
@@ -108,14 +113,17 @@ async def _poll_replay(
 ) -> None:
     """One poll of each connector through the worker, against the local replay of recorded public posts."""
     watches = (await client.get("/api/v1/watches")).json()
-    watch = next((w for w in watches if w["name"] == REPLAY_WATCH["name"]), None)
+    # A data dir from an older demo may hold this watch with fewer platforms or keywords: use a definition that matches.
+    same = [w for w in watches if w["name"].startswith(REPLAY_WATCH["name"])]
+    watch = next((w for w in same if all(w[k] == REPLAY_WATCH[k] for k in ("keywords", "platforms"))), None)
     if watch is None:
-        watch = (await client.post("/api/v1/watches", json=REPLAY_WATCH)).raise_for_status().json()
+        name = REPLAY_WATCH["name"] + (f" ({len(same) + 1})" if same else "")
+        watch = (await client.post("/api/v1/watches", json={**REPLAY_WATCH, "name": name})).raise_for_status().json()
     echo(f"polling recorded public posts (deterministic local replay at {replay.base_url}):")
     queue = await create_queue(settings)
     try:
         run = uuid.uuid4().hex[:8]  # a fresh job id per demo run; the cursors make a re-run find nothing new
-        for platform in REPLAY_WATCH["platforms"]:
+        for platform in REPLAY_POLLS:
             # One at a time: SQLite takes one writer, and the output reads in order.
             job = await enqueue(
                 queue,

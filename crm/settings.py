@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         default=False, description="Allow webhook URLs on loopback/private networks (off: SSRF protection)."
     )
     webhook_dispatch_interval: float = Field(default=1.0, description="Seconds between outbox polls in a worker.")
+    webhook_log_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="Finished webhook deliveries (and their events) are kept this long, at least "
+        "the retry window plus a day.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -119,6 +125,15 @@ class Settings(BaseSettings):
         default="https://mastodon.social", description="Instance whose tag timelines are read."
     )
     mastodon_token: SecretStr = SecretStr("")
+    mastodon_streaming_url: str = Field(
+        default="", description="Streaming API base when the instance serves it elsewhere; empty = mastodon_base_url."
+    )
+    mastodon_backfill_statuses: int = Field(
+        default=200, ge=0, description="How far back a watch's first read of a tag timeline goes (max_id paging)."
+    )
+    mastodon_stream_seconds: float = Field(
+        default=0, ge=0, description="After catching up, a poll listens to each tag's stream this long (0: off)."
+    )
     bluesky_base_url: str = Field(default="https://public.api.bsky.app", description="XRPC host for searchPosts.")
     bluesky_handle: str = ""
     bluesky_app_password: SecretStr = SecretStr("")

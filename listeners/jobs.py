@@ -22,6 +22,7 @@ from listeners.polling import PollReport, connector_name, poll
 
 LOCK_SECONDS = 1800  # the poll job's own timeout: a crashed worker's lock expires with it
 MIN_INTERVAL = 60  # the cron's own period; a shorter poll interval would only repeat the same slot
+ALL_PLATFORMS = list(dict.fromkeys(cls.platform for cls in REGISTRY.values()))
 
 
 async def poll_watch(ctx: dict[str, Any], watch_id: int, platform: str) -> dict[str, Any]:
@@ -50,10 +51,14 @@ def due_polls(
     for watch in watches:
         assert watch.id is not None
         interval = max(watch.poll_interval_seconds, MIN_INTERVAL)
-        for platform in dict.fromkeys(p.strip().lower() for p in watch.platforms):
+        # No platforms listed means every platform (the watch's matcher reads it the same way).
+        wanted = [p.strip().lower() for p in watch.platforms if p.strip()] or ALL_PLATFORMS
+        polled: set[str] = set()
+        for platform in dict.fromkeys(wanted):
             cls = REGISTRY.get(connector_name(platform, settings))
-            if cls is None or not cls.configured(settings):
+            if cls is None or not cls.configured(settings) or cls.name in polled:
                 continue
+            polled.add(cls.name)
             last = last_polled.get((watch.id, cls.name))
             # A few seconds of slack so a poll that finished just after the cron tick is not pushed a whole slot.
             if last is not None and now - last < timedelta(seconds=interval - 5):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -20,10 +20,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.db import SessionMaker, session_scope
-from crm.models import ListenerCursor, Mention, QuarantinedPayload, Watch, utcnow
+from crm.models import ListenerCursor, Mention, PlatformAccount, QuarantinedPayload, Watch, utcnow
 from crm.settings import Settings
+from listeners.base import RawMention
 from listeners.platforms import get_client
-from listeners.platforms.connector import Connector, Page
+from listeners.platforms.connector import Connector, Item, Page
 from listeners.platforms.http import BadResponse, NotConfigured, PlatformError, PlatformHttp, RateLimited, RetryPolicy
 from listeners.store import save_mentions
 
@@ -103,6 +104,52 @@ async def erase_deleted(session: AsyncSession, platform: str, external_ids: list
     return erased
 
 
+async def key_authors_by_did(session: AsyncSession, items: list[Item]) -> list[Item]:
+    """Bluesky authors are one account per DID, whatever handle a page shows (accounts are stored by handle).
+
+    A post whose handle could not be resolved (the DID stands in) joins the account already known for that DID; a
+    resolved handle that differs from the stored one (a handle change, or a row created under the DID) renames it.
+    """
+    dids = {
+        i.author.external_id
+        for i in items
+        if isinstance(i, RawMention) and i.platform == "bluesky" and (i.author.external_id or "").startswith("did:")
+    }
+    if not dids:
+        return items
+    found = await session.exec(
+        select(PlatformAccount)
+        .where(col(PlatformAccount.platform) == "bluesky", col(PlatformAccount.external_id).in_(dids))
+        .order_by(col(PlatformAccount.id))
+    )
+    by_did: dict[str, PlatformAccount] = {}
+    for account in found:
+        by_did.setdefault(account.external_id or "", account)
+    out: list[Item] = []
+    for item in items:
+        known = by_did.get(item.author.external_id or "") if isinstance(item, RawMention) else None
+        if isinstance(item, RawMention) and known is not None:
+            handle = item.author.handle.strip().lstrip("@").lower()
+            if handle == item.author.external_id and known.handle != handle:
+                # Unresolved this time: keep the stored handle (and its profile link).
+                item = replace(item, author=replace(item.author, handle=known.handle, profile_url=""))
+            elif handle != known.handle and not await _handle_taken(session, handle):
+                known.handle = handle
+                session.add(known)
+                await session.flush()
+        out.append(item)
+    return out
+
+
+async def _handle_taken(session: AsyncSession, handle: str) -> bool:
+    taken = await session.exec(
+        select(PlatformAccount.id).where(
+            col(PlatformAccount.platform) == "bluesky", col(PlatformAccount.handle) == handle
+        )
+    )
+    return taken.first() is not None
+
+
 # SQLite allows one writer, and a transaction that reads before it writes fails at once ("database is locked")
 # rather than waiting; polls running side by side in one worker take turns to write instead.
 _sqlite_writes = asyncio.Lock()
@@ -133,7 +180,8 @@ async def _save_page_now(
         watch = await session.get(Watch, watch_id)
         if watch is None:
             raise NotConfigured(f"watch {watch_id} was deleted during the poll")
-        result = await save_mentions(session, watch, page.items, source=connector.name, settings=connector.settings)
+        items = await key_authors_by_did(session, page.items)
+        result = await save_mentions(session, watch, items, source=connector.name, settings=connector.settings)
         report.erased += await erase_deleted(session, connector.platform, page.deleted)
         # Same transaction, after the mentions: the cursor can never run ahead of what was stored.
         await write_cursor(session, watch_id, connector.name, source, page.cursor, page.state)
@@ -189,8 +237,9 @@ async def poll(
                     new_leads = await _save_page(sessionmaker, watch_id, connector, source, page, report)
                     if new_leads and on_new_leads is not None:
                         await on_new_leads(new_leads)  # after the commit: the job must find the rows
-                    pages += 1
-                    if pages >= settings.listener_max_pages:
+                    # Live pages (a stream bounded by time or events) do not count; a finished walk may go on to one.
+                    pages += 0 if page.live else 1
+                    if pages >= settings.listener_max_pages and not page.done and not page.live:
                         break  # the page's state lets the next poll carry on from here
         except RateLimited as exc:
             report.errors.append(str(exc))

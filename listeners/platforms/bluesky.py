@@ -1,4 +1,5 @@
-"""Bluesky post search (`app.bsky.feed.searchPosts`, sort=latest) with cursor paging and a createdAt high-water mark.
+"""Bluesky post search (`app.bsky.feed.searchPosts`, sort=latest) with cursor paging and a createdAt high-water mark,
+and DID -> profile resolution (`app.bsky.actor.getProfiles`, batched and cached) for sources that only carry DIDs.
 
 An app password, when set, buys an access token through `com.atproto.server.createSession` (kept per process).
 """
@@ -6,11 +7,15 @@ An app password, when set, buys an access token through `com.atproto.server.crea
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Iterable
 from datetime import timedelta
 from typing import Any, ClassVar
 
+import structlog
+
 from crm.models import Watch
+from crm.settings import Settings
 from listeners.base import Author, RawMention
 from listeners.platforms.connector import (
     Connector,
@@ -24,10 +29,16 @@ from listeners.platforms.connector import (
     text_of,
     timestamp,
 )
-from listeners.platforms.http import BadResponse, decode_json
+from listeners.platforms.http import BadResponse, PlatformError, PlatformHttp, decode_json
 
+log = structlog.get_logger(__name__)
 LIMIT = 100
 SESSION_SECONDS = 60 * 60  # access JWTs last about two hours; refresh well before
+INVALID_HANDLE = "handle.invalid"  # what the AppView shows when a handle no longer verifies: the DID is the identity
+PROFILES_PER_CALL = 25  # getProfiles takes at most 25 actors
+PROFILE_SECONDS = 6 * 60 * 60
+MISSING_SECONDS = 60 * 60  # an account getProfiles does not return (deleted, taken down) is asked about again later
+PROFILE_CACHE = 100_000
 
 
 def post_url(handle_or_did: str, uri: str) -> str:
@@ -57,7 +68,10 @@ def bluesky_mention(post: Any) -> RawMention | None:
     text = text_of(record.get("text"), "record.text", required=False)
     if not text.strip():
         return None  # an image-only post has no words to match
-    handle = text_of(author.get("handle"), "author.handle")
+    did = text_of(author.get("did"), "author.did", required=False)
+    handle = text_of(author.get("handle"), "author.handle", required=not did)
+    if handle in ("", INVALID_HANDLE):
+        handle = did  # two authors with an invalid handle must not become one account
     langs = record.get("langs")
     reply = sub(record, "reply")
     created = author.get("createdAt")
@@ -70,7 +84,7 @@ def bluesky_mention(post: Any) -> RawMention | None:
         author=Author(
             handle=handle,
             display_name=text_of(author.get("displayName"), "displayName", required=False),
-            external_id=text_of(author.get("did"), "author.did", required=False) or None,
+            external_id=did or None,
             followers=reach(author.get("followersCount")),
             following=reach(author.get("followsCount")),
             posts_count=reach(author.get("postsCount")),
@@ -91,35 +105,131 @@ def bluesky_mention(post: Any) -> RawMention | None:
     )
 
 
+_sessions: dict[str, tuple[str, float]] = {}
+
+
+async def session_headers(http: PlatformHttp, settings: Settings) -> dict[str, str]:
+    """An Authorization header when an app password is set (one session per process), else none (public AppView)."""
+    password = settings.bluesky_app_password.get_secret_value()
+    if not (settings.bluesky_handle and password):
+        return {}
+    key = f"{settings.bluesky_base_url}|{settings.bluesky_handle}"
+    cached = _sessions.get(key)
+    if cached is None or cached[1] < time.time():
+        # createSession is limited to 30 per 5 minutes: reuse the token for the whole process.
+        response = await http.request(
+            "POST",
+            f"{settings.bluesky_base_url.rstrip('/')}/xrpc/com.atproto.server.createSession",
+            json={"identifier": settings.bluesky_handle, "password": password},
+        )
+        body = decode_json(response, "bluesky")
+        token = body.get("accessJwt") if isinstance(body, dict) else None
+        if not isinstance(token, str):
+            raise BadResponse("bluesky: createSession returned no accessJwt")
+        cached = (token, time.time() + SESSION_SECONDS)
+        _sessions[key] = cached
+    return {"authorization": f"Bearer {cached[0]}"}
+
+
+def profile_author(profile: Any) -> Author | None:
+    """An Author from a profileView(Detailed); None when it has no usable DID and handle."""
+    if not isinstance(profile, dict):
+        return None
+    did, handle = profile.get("did"), profile.get("handle")
+    if not isinstance(did, str) or not did.startswith("did:"):
+        return None
+    if not isinstance(handle, str) or handle in ("", INVALID_HANDLE):
+        handle = did
+    created = profile.get("createdAt")
+    associated = profile.get("associated")
+    chat = associated.get("chat") if isinstance(associated, dict) else None
+    try:
+        account_created_at = timestamp(created, "createdAt") if isinstance(created, str) else None
+    except ValueError:
+        account_created_at = None
+    display_name = profile.get("displayName")
+    bio = profile.get("description")
+    return Author(
+        handle=handle,
+        display_name=display_name if isinstance(display_name, str) else "",
+        external_id=did,
+        followers=reach(profile.get("followersCount")),
+        following=reach(profile.get("followsCount")),
+        posts_count=reach(profile.get("postsCount")),
+        dm_open=isinstance(chat, dict) and chat.get("allowIncoming") == "all",
+        bio=bio if isinstance(bio, str) else "",
+        profile_url=f"https://bsky.app/profile/{handle}",
+        account_created_at=account_created_at,
+    )
+
+
+class Profiles:
+    """DID -> Author from `app.bsky.actor.getProfiles`, asked in batches of 25 and cached per process.
+
+    Resolution is a nicety: when it fails (rate limit, outage, odd answer) the DID stays the author's identity.
+    """
+
+    _cache: ClassVar[OrderedDict[str, tuple[Author | None, float]]] = OrderedDict()
+
+    def __init__(self, http: PlatformHttp, settings: Settings, clock: Any = time.time) -> None:
+        self.http = http
+        self.settings = settings
+        self.clock = clock
+
+    @classmethod
+    def learn(cls, author: Author, now: float) -> None:
+        assert author.external_id is not None
+        cls._cache[author.external_id] = (author, now + PROFILE_SECONDS)
+        cls._cache.move_to_end(author.external_id)
+        while len(cls._cache) > PROFILE_CACHE:
+            cls._cache.popitem(last=False)
+
+    async def resolve(self, dids: Iterable[str]) -> dict[str, Author]:
+        now = self.clock()
+        found: dict[str, Author] = {}
+        wanted: list[str] = []
+        for did in dict.fromkeys(dids):
+            cached = self._cache.get(did)
+            if cached is not None and cached[1] > now:
+                if cached[0] is not None:
+                    found[did] = cached[0]
+            else:
+                wanted.append(did)
+        url = f"{self.settings.bluesky_base_url.rstrip('/')}/xrpc/app.bsky.actor.getProfiles"
+        for start in range(0, len(wanted), PROFILES_PER_CALL):
+            batch = wanted[start : start + PROFILES_PER_CALL]
+            try:
+                body = await self.http.get_json(
+                    url,
+                    params=[("actors", did) for did in batch],
+                    headers=await session_headers(self.http, self.settings),
+                )
+            except PlatformError as exc:
+                log.warning("bluesky.profiles_unresolved", dids=len(wanted) - start, error=str(exc))
+                break  # keep the DIDs; the next page tries again
+            profiles = body.get("profiles") if isinstance(body, dict) else None
+            if not isinstance(profiles, list):
+                log.warning("bluesky.profiles_unreadable", body=str(body)[:200])
+                break
+            for author in filter(None, map(profile_author, profiles)):
+                if author.external_id in batch:
+                    found[author.external_id] = author
+                    self.learn(author, now)
+            for did in batch:
+                if did not in found:  # not returned: deleted, deactivated or taken down
+                    self._cache[did] = (None, now + MISSING_SECONDS)
+        return found
+
+
 class Bluesky(Connector):
     name = "bluesky"
     platform = "bluesky"
-    _sessions: ClassVar[dict[str, tuple[str, float]]] = {}
 
     def sources(self, watch: Watch) -> list[str]:
         return search_terms(watch)
 
     async def _headers(self) -> dict[str, str]:
-        settings = self.settings
-        password = settings.bluesky_app_password.get_secret_value()
-        if not (settings.bluesky_handle and password):
-            return {}
-        key = f"{settings.bluesky_base_url}|{settings.bluesky_handle}"
-        cached = self._sessions.get(key)
-        if cached is None or cached[1] < time.time():
-            # createSession is limited to 30 per 5 minutes: reuse the token for the whole process.
-            response = await self.http.request(
-                "POST",
-                f"{settings.bluesky_base_url.rstrip('/')}/xrpc/com.atproto.server.createSession",
-                json={"identifier": settings.bluesky_handle, "password": password},
-            )
-            body = decode_json(response, "bluesky")
-            token = body.get("accessJwt") if isinstance(body, dict) else None
-            if not isinstance(token, str):
-                raise BadResponse("bluesky: createSession returned no accessJwt")
-            cached = (token, time.time() + SESSION_SECONDS)
-            self._sessions[key] = cached
-        return {"authorization": f"Bearer {cached[0]}"}
+        return await session_headers(self.http, self.settings)
 
     async def pages(self, watch: Watch, source: str, cursor: str, state: dict[str, Any]) -> AsyncGenerator[Page, None]:
         """`since` bounds the walk below; the API's own cursor pages down from the newest post of the first page."""

@@ -35,6 +35,7 @@ class Page:
     state: dict[str, Any] = field(default_factory=dict)
     done: bool = True
     deleted: list[str] = field(default_factory=list)  # external ids the platform says were deleted
+    live: bool = False  # read from a stream bounded by time or events, not a walk bounded by listener_max_pages
 
 
 class Connector(ABC):

@@ -9,7 +9,8 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -132,34 +133,68 @@ class PlatformHttp:
     async def request(self, method: str, url: str, *, max_bytes: int | None = None, **kwargs: Any) -> httpx.Response:
         """Send with retries; returns a 2xx or 304 response (body read, at most max_bytes), raises a PlatformError."""
         for attempt in range(self.policy.max_retries + 1):
-            pause = self.paused_until - self.clock()
-            if pause > 0:  # the last response said the window is used up: wait for the reset instead of a 429
-                await self._wait(pause, "rate-limit window exhausted")
-            last = attempt == self.policy.max_retries
+            await self._respect_pause()
             try:
                 self.requests += 1
                 response = await self._send(method, url, max_bytes or self.policy.max_bytes, dict(kwargs))
             except httpx.TransportError as exc:
-                if last:
-                    raise PlatformUnavailable(
-                        f"{self.platform}: {type(exc).__name__} after {attempt + 1} tries"
-                    ) from exc
-                await self._wait(self.backoff(attempt), "network error")
+                await self._after_transport_error(exc, attempt)
                 continue
             if response.status_code < 300 or response.status_code == 304:
                 self._learn(response)
                 return response
-            if response.status_code not in RETRYABLE_STATUS:
-                raise BadResponse(f"{self.platform}: HTTP {response.status_code} from {response.request.url.path}")
-            asked = wait_from_headers(response.headers, self.clock())
-            if last:
-                if response.status_code == 429:
-                    raise RateLimited(f"{self.platform}: still rate limited after {attempt + 1} tries", asked)
-                raise PlatformUnavailable(f"{self.platform}: HTTP {response.status_code} after {attempt + 1} tries")
-            # Jitter on top of the platform's own figure keeps a fleet of workers from returning at the same instant.
-            wait = asked + self.rng.uniform(0, self.policy.base_delay) if asked is not None else self.backoff(attempt)
-            await self._wait(wait, f"HTTP {response.status_code}")
+            await self._after_failure(response, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @asynccontextmanager
+    async def stream(self, method: str, url: str, **kwargs: Any) -> AsyncIterator[httpx.Response]:
+        """An open streaming response (2xx), reached with the same waits and retries as `request`; closed on exit.
+
+        For long-lived bodies (server-sent events): the caller reads it and decides what a dropped connection means.
+        """
+        for attempt in range(self.policy.max_retries + 1):
+            await self._respect_pause()
+            try:
+                self.requests += 1
+                request = self.client.build_request(method, url, **kwargs)
+                response = await self.client.send(request, stream=True)
+            except httpx.TransportError as exc:
+                await self._after_transport_error(exc, attempt)
+                continue
+            if response.status_code < 300:
+                self._learn(response)
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+                return
+            await response.aread()
+            await response.aclose()
+            await self._after_failure(response, attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _respect_pause(self) -> None:
+        pause = self.paused_until - self.clock()
+        if pause > 0:  # the last response said the window is used up: wait for the reset instead of a 429
+            await self._wait(pause, "rate-limit window exhausted")
+
+    async def _after_transport_error(self, exc: httpx.TransportError, attempt: int) -> None:
+        if attempt == self.policy.max_retries:
+            raise PlatformUnavailable(f"{self.platform}: {type(exc).__name__} after {attempt + 1} tries") from exc
+        await self._wait(self.backoff(attempt), "network error")
+
+    async def _after_failure(self, response: httpx.Response, attempt: int) -> None:
+        """Waits before the next try of a retryable answer; raises when the answer is final or tries are used up."""
+        if response.status_code not in RETRYABLE_STATUS:
+            raise BadResponse(f"{self.platform}: HTTP {response.status_code} from {response.request.url.path}")
+        asked = wait_from_headers(response.headers, self.clock())
+        if attempt == self.policy.max_retries:
+            if response.status_code == 429:
+                raise RateLimited(f"{self.platform}: still rate limited after {attempt + 1} tries", asked)
+            raise PlatformUnavailable(f"{self.platform}: HTTP {response.status_code} after {attempt + 1} tries")
+        # Jitter on top of the platform's own figure keeps a fleet of workers from returning at the same instant.
+        wait = asked + self.rng.uniform(0, self.policy.base_delay) if asked is not None else self.backoff(attempt)
+        await self._wait(wait, f"HTTP {response.status_code}")
 
     async def _send(self, method: str, url: str, max_bytes: int, kwargs: dict[str, Any]) -> httpx.Response:
         # Streamed so that an oversized body is refused after max_bytes instead of being held in memory whole.

@@ -1,7 +1,8 @@
 """Bluesky's Jetstream firehose over websockets: posts as JSON events, cursor = unix microseconds.
 
 On (re)connect the cursor is rewound a few seconds for gapless playback; the store's unique key makes replays harmless.
-Deletes arrive as operation=delete and are passed on so stored copies can be erased.
+Deletes arrive as operation=delete and are passed on so stored copies can be erased. Events carry only the author's
+DID: that is the account's identity (external id), and the handle and reach come from getProfiles when it answers.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -19,7 +20,7 @@ from websockets.exceptions import ConnectionClosedError, InvalidHandshake, Inval
 from crm.models import Watch
 from listeners.base import Author, PayloadError, RawMention
 from listeners.matching import WatchMatcher
-from listeners.platforms.bluesky import post_url, quoted_uri
+from listeners.platforms.bluesky import Profiles, post_url, quoted_uri
 from listeners.platforms.connector import Connector, Item, Page, obj, reject, search_terms, sub, text_of, timestamp
 from listeners.platforms.http import PlatformUnavailable
 
@@ -112,9 +113,25 @@ class Jetstream(Connector):
             if item is not None:
                 items.append(item)
             if seen % BATCH == 0:
-                yield Page(items, cursor=str(newest or ""), deleted=deleted, done=False)
+                items = await self.with_profiles(items)
+                yield Page(items, cursor=str(newest or ""), deleted=deleted, done=False, live=True)
                 items, deleted = [], []
-        yield Page(items, cursor=str(newest) if newest is not None else cursor, deleted=deleted, done=True)
+        items = await self.with_profiles(items)
+        yield Page(items, cursor=str(newest) if newest is not None else cursor, deleted=deleted, done=True, live=True)
+
+    async def with_profiles(self, items: list[Item]) -> list[Item]:
+        """Mentions with the handle and reach of their DID's profile, where getProfiles knows it."""
+        dids = [i.author.handle for i in items if isinstance(i, RawMention) and i.author.handle.startswith("did:")]
+        if not dids:
+            return items
+        found = await Profiles(self.http, self.settings).resolve(dids)
+        out: list[Item] = []
+        for item in items:
+            author = found.get(item.author.handle) if isinstance(item, RawMention) else None
+            if isinstance(item, RawMention) and author is not None:
+                item = replace(item, author=author, url=post_url(author.handle, item.external_id))
+            out.append(item)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

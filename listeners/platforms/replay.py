@@ -1,8 +1,12 @@
-"""A deterministic local replay of recorded public payloads (HN Algolia, Reddit, X v2, Mastodon, RSS/Atom), served on
-a free loopback port at each platform's own paths, so `crm demo` and tests drive the real connectors offline.
+"""A deterministic local replay of recorded public payloads (HN Algolia, Reddit, X v2, Mastodon, RSS/Atom, Bluesky
+search and the Jetstream firehose), served on free loopback ports at each platform's own paths, so `crm demo` and tests
+drive the real connectors offline.
 
-It answers the way the platforms page and filter (numericFilters, after, since_id/next_token, min_id, ETag); apart
-from HN's query, it ignores the search text, so every recorded post is a candidate and the watch's matching decides.
+It answers the way the platforms page and filter (numericFilters, after, since_id/next_token, min_id/max_id, since and
+cursor, ETag); apart from HN's and Bluesky's query, it ignores the search text, so every recorded post is a candidate
+and the watch's matching decides. Bluesky search answers are the recorded Jetstream post records in searchPosts'
+postView envelope; the capture holds no handles, so authors carry the AppView's `handle.invalid` and getProfiles
+knows no one: Bluesky authors appear under their DIDs.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import json
 import re
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from pydantic import SecretStr
+from websockets.asyncio.server import Server, ServerConnection, serve
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -125,6 +131,64 @@ def mastodon(url: str, params: dict[str, str]) -> Answer:
     return status, {**base_headers, **headers}, body
 
 
+@cache
+def jetstream_events() -> tuple[tuple[int, str], ...]:
+    """(time_us, line) of the recorded Jetstream capture, oldest first."""
+    lines = [line for line in recorded("jetstream.jsonl").decode().splitlines() if line.strip()]
+    return tuple(sorted((json.loads(line)["time_us"], line) for line in lines))
+
+
+@cache
+def bluesky_posts() -> tuple[dict[str, Any], ...]:
+    """postViews for the recorded post creates, newest first (what searchPosts with sort=latest returns)."""
+    posts = []
+    for _, line in jetstream_events():
+        event = json.loads(line)
+        commit = event.get("commit") or {}
+        if commit.get("collection") != "app.bsky.feed.post" or commit.get("operation") != "create":
+            continue
+        record = commit["record"]
+        posts.append(
+            {
+                "uri": f"at://{event['did']}/app.bsky.feed.post/{commit['rkey']}",
+                "cid": commit.get("cid", ""),
+                "author": {"did": event["did"], "handle": "handle.invalid"},
+                "record": record,
+                "replyCount": 0,
+                "repostCount": 0,
+                "likeCount": 0,
+                "quoteCount": 0,
+                "indexedAt": record.get("createdAt", ""),
+                "labels": [],
+            }
+        )
+    posts.sort(key=lambda p: p["record"].get("createdAt", ""), reverse=True)
+    return tuple(posts)
+
+
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def bluesky_search(params: dict[str, str]) -> Answer:
+    query = params.get("q", "").casefold()
+    posts = [p for p in bluesky_posts() if query in p["record"].get("text", "").casefold()]
+    if params.get("since"):  # inclusive, like the AppView; compared as instants, not as text
+        since = _instant(params["since"])
+        posts = [p for p in posts if _instant(p["record"].get("createdAt", "")) >= since]
+    limit = max(1, min(_int(params, "limit", 25), 100))
+    start = _int(params, "cursor", 0)
+    chunk = posts[start : start + limit]
+    body: dict[str, Any] = {"posts": chunk, "hitsTotal": len(posts)}
+    if start + limit < len(posts):
+        body["cursor"] = str(start + limit)
+    return _json(body)
+
+
 def feed(name: str, if_none_match: str) -> Answer:
     body = recorded(name)
     etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
@@ -145,6 +209,10 @@ def route(method: str, path: str, params: dict[str, str], headers: dict[str, str
         return x_search(params)
     if method == "GET" and path.startswith("/mastodon/api/v1/timelines/tag/"):
         return mastodon(f"http://{headers.get('host', '127.0.0.1')}{path}", params)
+    if method == "GET" and path == "/bluesky/xrpc/app.bsky.feed.searchPosts":
+        return bluesky_search(params)
+    if method == "GET" and path == "/bluesky/xrpc/app.bsky.actor.getProfiles":
+        return _json({"profiles": []})  # the capture has DIDs only; no recorded profile belongs to them
     if method == "GET" and path.startswith("/rss/") and path[5:] in FEEDS:
         return feed(path[5:], headers.get("if-none-match", ""))
     return _json({"error": f"the replay has no recording for {method} {path}"}, 404)
@@ -164,17 +232,38 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def jetstream(socket: ServerConnection) -> None:
+    """The recorded firehose from the requested cursor (unix microseconds), like Jetstream's /subscribe."""
+    assert socket.request is not None
+    params = {k: v[-1] for k, v in parse_qs(socket.request.path.partition("?")[2]).items()}
+    cursor = _int(params, "cursor", 0)
+    wanted = set(parse_qs(socket.request.path.partition("?")[2]).get("wantedCollections", []))
+    for time_us, line in jetstream_events():
+        if time_us < cursor:
+            continue
+        if wanted and '"commit"' in line and json.loads(line)["commit"].get("collection") not in wanted:
+            continue
+        await socket.send(line)
+    await socket.wait_closed()  # live Jetstream stays open; the client ends the read when it has been idle
+
+
 class ReplayServer:
-    """Serves `app` on 127.0.0.1 at a free port for the length of an `async with` block."""
+    """Serves `app` (HTTP) and the Jetstream replay (websocket) on 127.0.0.1 at free ports in an `async with` block."""
 
     def __init__(self) -> None:
         self.port = 0
+        self.ws_port = 0
         self._task: asyncio.Task[None] | None = None
         self._server: Any = None
+        self._ws: Server | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def jetstream_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/subscribe"
 
     def settings(self) -> dict[str, Any]:
         """Overrides for `Settings.model_copy(update=...)` pointing every polled connector at this replay.
@@ -192,6 +281,9 @@ class ReplayServer:
             "x_bearer_token": SecretStr("replay"),
             "mastodon_base_url": f"{base}/mastodon",
             "rss_feeds": [f"{base}/rss/{name}" for name in FEEDS],
+            "bluesky_base_url": f"{base}/bluesky",
+            "jetstream_url": self.jetstream_url,
+            "jetstream_idle_seconds": 1.0,  # the replay sends its recording at once, then stays quiet
         }
 
     async def __aenter__(self) -> ReplayServer:
@@ -207,9 +299,14 @@ class ReplayServer:
             if self._task.done():
                 await self._task  # raises what stopped it
             await asyncio.sleep(0.01)
+        self._ws = await serve(jetstream, "127.0.0.1", 0, max_size=2**21)
+        self.ws_port = next(iter(self._ws.sockets)).getsockname()[1]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -13,11 +13,12 @@ from sqlmodel import col, select
 from websockets.asyncio.server import ServerConnection, serve
 
 from crm.db import make_sessionmaker, session_scope
-from crm.models import ListenerCursor, Mention, Watch
+from crm.models import ListenerCursor, Mention, PlatformAccount, Watch
 from crm.settings import Settings
 from listeners.base import RawMention
 from listeners.intake import Rejected
 from listeners.matching import WatchMatcher
+from listeners.platforms.bluesky import Profiles
 from listeners.platforms.jetstream import Jetstream
 from listeners.polling import poll
 from tests.listeners.platform_fakes import FIXTURES, Sleeps, collect, make_http, make_settings, make_watch
@@ -80,10 +81,43 @@ async def jetstream() -> AsyncIterator[ReplayJetstream]:
         yield replay
 
 
-def jetstream_client(url: str, **settings: Any) -> tuple[Jetstream, Sleeps]:
-    http, sleeps = make_http(lambda r: httpx.Response(500), "jetstream")
-    values = {"jetstream_url": url, "jetstream_idle_seconds": 0.3, **settings}
+def no_profiles(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"profiles": []})
+
+
+def jetstream_client(
+    url: str, profiles: Callable[[httpx.Request], httpx.Response] = no_profiles, **settings: Any
+) -> tuple[Jetstream, Sleeps]:
+    http, sleeps = make_http(profiles, "jetstream")
+    values = {"jetstream_url": url, "jetstream_idle_seconds": 0.3, "bluesky_base_url": "http://bsky.test", **settings}
     return Jetstream(http, make_settings(**values)), sleeps
+
+
+@pytest.fixture(autouse=True)
+def _fresh_profiles() -> Iterator[None]:
+    Profiles._cache.clear()
+    yield
+    Profiles._cache.clear()
+
+
+def handle_for(did: str) -> str:
+    return f"{did.removeprefix('did:plc:')[:8]}.bsky.test"
+
+
+def some_profiles(known: set[str] | None = None) -> Callable[[httpx.Request], httpx.Response]:
+    """getProfiles answering for the DIDs in `known` (all when None), the way the AppView omits unknown actors."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        actors = request.url.params.get_list("actors")
+        found = [a for a in actors if known is None or a in known]
+        profiles = [{"did": d, "handle": handle_for(d), "displayName": "Someone", "followersCount": 42} for d in found]
+        return httpx.Response(200, json={"profiles": profiles})
+
+    return answer
+
+
+def did_of(uri: str) -> str:
+    return uri.split("/")[2]
 
 
 async def test_the_firehose_is_read_from_a_local_server_and_only_matching_posts_are_kept(
@@ -176,3 +210,93 @@ async def test_a_firehose_poll_stores_posts_erases_deletes_and_a_restart_stores_
     assert (erased.text, erased.url, erased.raw) == ("", "", {"deleted": True})
     assert (row.platform, row.cursor) == ("jetstream", str(json.loads(jetstream.events[-1])["time_us"]))
     assert "cursor" in jetstream.connections[-1]
+
+
+async def test_authors_are_resolved_from_their_did_to_a_handle_when_the_profile_is_known(
+    jetstream: ReplayJetstream,
+) -> None:
+    matching = sorted(posts_matching(jetstream.events))
+    known = {did_of(matching[0])}
+    client, _ = jetstream_client(jetstream.url, some_profiles(known))
+    pages = await collect(client, make_watch(KEYWORDS), "app.bsky.feed.post")
+    mentions = {i.external_id: i for p in pages for i in p.items if isinstance(i, RawMention)}
+    assert set(mentions) == set(matching)  # resolving or not, no mention is lost
+    resolved = mentions[matching[0]]
+    assert (resolved.author.handle, resolved.author.external_id) == (
+        handle_for(did_of(matching[0])),
+        did_of(matching[0]),
+    )
+    assert resolved.author.followers == 42 and resolved.url.startswith(
+        f"https://bsky.app/profile/{resolved.author.handle}/"
+    )
+    others = [m for uri, m in mentions.items() if did_of(uri) not in known]
+    assert others and all(m.author.handle == m.author.external_id == did_of(m.external_id) for m in others)
+
+
+async def test_a_failing_profile_lookup_keeps_every_mention_under_its_did(jetstream: ReplayJetstream) -> None:
+    client, _ = jetstream_client(jetstream.url, lambda r: httpx.Response(400))
+    pages = await collect(client, make_watch(KEYWORDS), "app.bsky.feed.post")
+    mentions = [i for p in pages for i in p.items if isinstance(i, RawMention)]
+    assert {m.external_id for m in mentions} == posts_matching(jetstream.events)
+    assert all(m.author.handle == m.author.external_id for m in mentions)
+
+
+async def firehose_poll(
+    sessionmaker: Any, settings: Settings, jetstream: ReplayJetstream, watch_id: int, profiles: Any
+) -> Any:
+    configured = settings.model_copy(
+        update={
+            "bluesky_firehose": True,
+            "jetstream_url": jetstream.url,
+            "jetstream_idle_seconds": 0.3,
+            "bluesky_base_url": "http://bsky.test",
+        }
+    )
+    async with httpx.AsyncClient(transport=httpx.MockTransport(profiles)) as client:
+        return await poll(sessionmaker, client, configured, watch_id, "bluesky", sleep=Sleeps())
+
+
+async def test_accounts_are_keyed_by_did_so_a_later_resolution_renames_rather_than_duplicates(
+    jetstream: ReplayJetstream, settings: Settings, engine: AsyncEngine
+) -> None:
+    matching = posts_matching(jetstream.events)
+    authors = {did_of(uri) for uri in matching}
+    sessionmaker = make_sessionmaker(engine)
+    async with session_scope(sessionmaker) as session:
+        watch = Watch(name="firehose", keywords=KEYWORDS, platforms=["bluesky"])
+        session.add(watch)
+        await session.flush()
+        watch_id = watch.id
+    assert watch_id is not None
+    first = await firehose_poll(sessionmaker, settings, jetstream, watch_id, lambda r: httpx.Response(400))
+    Profiles._cache.clear()
+    again = await firehose_poll(sessionmaker, settings, jetstream, watch_id, some_profiles())
+    assert first.stored == len(matching) and again.stored == 0
+    async with session_scope(sessionmaker) as session:
+        accounts = list(await session.exec(select(PlatformAccount).where(col(PlatformAccount.platform) == "bluesky")))
+        linked = set(await session.exec(select(Mention.account_id).where(col(Mention.platform) == "bluesky")))
+    assert {a.external_id for a in accounts} == authors and len(accounts) == len(authors)
+    assert {a.handle for a in accounts} == {handle_for(d) for d in authors}
+    assert linked == {a.id for a in accounts}
+
+
+async def test_an_unresolved_post_joins_the_account_already_known_for_its_did(
+    jetstream: ReplayJetstream, settings: Settings, engine: AsyncEngine
+) -> None:
+    matching = sorted(posts_matching(jetstream.events))
+    did = did_of(matching[0])
+    sessionmaker = make_sessionmaker(engine)
+    async with session_scope(sessionmaker) as session:
+        watch = Watch(name="firehose", keywords=KEYWORDS, platforms=["bluesky"])
+        known = PlatformAccount(platform="bluesky", handle="known.bsky.social", external_id=did, followers=900)
+        session.add_all([watch, known])
+        await session.flush()
+        watch_id, known_id = watch.id, known.id
+    assert watch_id is not None
+    report = await firehose_poll(sessionmaker, settings, jetstream, watch_id, lambda r: httpx.Response(503))
+    assert report.stored == len(matching)
+    async with session_scope(sessionmaker) as session:
+        mention = (await session.exec(select(Mention).where(col(Mention.external_id) == matching[0]))).one()
+        same_did = list(await session.exec(select(PlatformAccount).where(col(PlatformAccount.external_id) == did)))
+    assert mention.account_id == known_id
+    assert [(a.handle, a.followers) for a in same_did] == [("known.bsky.social", 900)]

@@ -9,17 +9,29 @@ import pytest
 
 from listeners.base import RawMention
 from listeners.intake import Rejected
-from listeners.platforms.bluesky import Bluesky, bluesky_mention
-from tests.listeners.platform_fakes import collect, fixture, json_response, make_connector, make_watch
+from listeners.platforms import bluesky
+from listeners.platforms.bluesky import PROFILES_PER_CALL, Bluesky, Profiles, bluesky_mention
+from listeners.platforms.http import BadResponse
+from tests.listeners.platform_fakes import (
+    collect,
+    fixture,
+    json_response,
+    make_connector,
+    make_http,
+    make_settings,
+    make_watch,
+)
 
 SETTINGS = {"bluesky_base_url": "http://bsky.test"}
 
 
 @pytest.fixture(autouse=True)
 def _fresh_sessions() -> Iterator[None]:
-    Bluesky._sessions.clear()
+    bluesky._sessions.clear()
+    Profiles._cache.clear()
     yield
-    Bluesky._sessions.clear()
+    bluesky._sessions.clear()
+    Profiles._cache.clear()
 
 
 def post_view(
@@ -117,3 +129,56 @@ async def test_wrong_types_are_rejected_and_unknown_fields_tolerated() -> None:
     items = (await collect(bluesky, make_watch(["hubspot"]), "hubspot"))[0].items
     assert [type(i) for i in items] == [RawMention, Rejected, Rejected]
     assert "author must be an object" in items[1].reason  # type: ignore[union-attr]
+
+
+def test_an_author_whose_handle_no_longer_verifies_is_kept_under_their_did() -> None:
+    post = post_view()
+    post["author"]["handle"] = "handle.invalid"
+    mention = bluesky_mention(post)
+    assert mention is not None
+    assert mention.author.handle == mention.author.external_id == post["author"]["did"]
+
+
+async def test_a_429_from_search_is_waited_out_and_a_truncated_body_is_a_bad_response() -> None:
+    answers = [
+        httpx.Response(429, headers={"ratelimit-reset": "4", "ratelimit-remaining": "0"}),
+        json_response(search_page([post_view()])),
+        httpx.Response(200, text='{"posts": [{"uri": "at://x", "auth'),
+    ]
+    bluesky_, sleeps = make_connector(Bluesky, lambda r: answers.pop(0), **SETTINGS)
+    pages = await collect(bluesky_, make_watch(["hubspot"]), "hubspot")
+    assert isinstance(pages[0].items[0], RawMention) and 4 <= sleeps[0] <= 4.5
+    with pytest.raises(BadResponse, match="truncated") as caught:
+        await collect(bluesky_, make_watch(["hubspot"]), "hubspot")
+    assert caught.value.body.startswith('{"posts"')  # kept for the quarantine
+
+
+def profile(did: str, handle: str, followers: int = 10) -> dict[str, Any]:
+    return {"did": did, "handle": handle, "displayName": handle.title(), "followersCount": followers, "postsCount": 3}
+
+
+async def test_profiles_are_resolved_in_batches_of_25_and_cached() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        actors = request.url.params.get_list("actors")
+        return json_response({"profiles": [profile(d, f"{d[8:]}.bsky.social") for d in actors if d != "did:plc:gone"]})
+
+    http, _ = make_http(handler, "bluesky")
+    profiles = Profiles(http, make_settings(**SETTINGS))
+    dids = [f"did:plc:n{n:03d}" for n in range(30)] + ["did:plc:gone"]
+    first = await profiles.resolve(dids + dids[:3])
+    again = await profiles.resolve(dids)
+    assert [len(r.url.params.get_list("actors")) for r in seen] == [PROFILES_PER_CALL, 31 - PROFILES_PER_CALL]
+    assert seen[0].url.path == "/xrpc/app.bsky.actor.getProfiles"
+    assert first["did:plc:n007"].handle == "n007.bsky.social" and first["did:plc:n007"].followers == 10
+    assert "did:plc:gone" not in first and again == first and len(seen) == 2
+
+
+async def test_a_failed_resolution_returns_nothing_and_is_not_cached() -> None:
+    answers = [httpx.Response(400), json_response({"profiles": [profile("did:plc:a", "a.test")]})]
+    http, _ = make_http(lambda r: answers.pop(0), "bluesky")
+    profiles = Profiles(http, make_settings(**SETTINGS))
+    assert await profiles.resolve(["did:plc:a"]) == {}
+    assert (await profiles.resolve(["did:plc:a"]))["did:plc:a"].handle == "a.test"

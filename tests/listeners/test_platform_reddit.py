@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from listeners.base import RawMention
 from listeners.intake import Rejected
+from listeners.platforms.http import BadResponse
 from listeners.platforms.reddit import Reddit, reddit_mention
 from tests.listeners.platform_fakes import (
     cassette_body,
@@ -183,3 +185,19 @@ async def test_a_rejected_token_is_replaced_once() -> None:
     pages = await collect(reddit, make_watch(["kakapo"]), "r/kakapo")
     assert [r.url.path for r in seen].count("/api/v1/access_token") == 2
     assert seen[-1].headers["authorization"] == "bearer tok-3" and pages[0].items
+
+
+async def test_a_truncated_listing_is_a_bad_response_that_keeps_the_body_for_quarantine() -> None:
+    seen: list[httpx.Request] = []
+    text = json.dumps(search_listing())[:700]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path == "/api/v1/access_token":
+            return json_response({"access_token": "tok-1", "token_type": "bearer", "expires_in": 86400})
+        return httpx.Response(200, text=text)
+
+    reddit, _ = make_connector(Reddit, handler, **CREDENTIALS)
+    with pytest.raises(BadResponse, match="truncated") as caught:
+        await collect(reddit, make_watch(["kakapo"]), reddit.sources(make_watch(["kakapo"]))[0])
+    assert caught.value.body == text

@@ -96,3 +96,14 @@ async def test_a_moved_feed_is_followed_to_its_new_address() -> None:
     rss, _ = make_connector(Rss, handler, rss_feeds=["http://feeds.test/old.atom"])
     page = (await collect(rss, make_watch(), "http://feeds.test/old.atom"))[0]
     assert page.items and all(isinstance(i, RawMention) for i in page.items)
+
+
+async def test_a_429_from_the_feed_host_is_waited_out_as_retry_after_says() -> None:
+    answers = [
+        httpx.Response(429, headers={"retry-after": "12"}),
+        httpx.Response(200, content=feed_bytes("heise.atom")),
+    ]
+    rss, sleeps = make_connector(Rss, lambda r: answers.pop(0), rss_feeds=[FEED])
+    page = (await collect(rss, make_watch(), FEED))[0]
+    assert page.items and all(isinstance(i, RawMention) for i in page.items)
+    assert len(sleeps) == 1 and 12 <= sleeps[0] <= 12.5

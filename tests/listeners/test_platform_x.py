@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import httpx
+import pytest
 
 from listeners.base import RawMention
 from listeners.intake import Rejected
+from listeners.platforms.http import BadResponse
 from listeners.platforms.x import X
 from tests.listeners.platform_fakes import (
     cassette_body,
@@ -143,3 +146,16 @@ async def test_wrong_types_inside_a_tweet_are_rejected_and_odd_metrics_tolerated
 def test_x_is_only_configured_with_a_bearer_token() -> None:
     assert not X.configured(make_settings())
     assert X.configured(make_settings(**SETTINGS))
+
+
+async def test_a_truncated_search_body_is_a_bad_response_and_unknown_fields_are_tolerated() -> None:
+    body = search_with_users()
+    body["meta"]["a_future_field"] = [1, 2]
+    body["data"][0]["edit_controls"] = {"editable_until": "2030-01-01T00:00:00Z", "edits_remaining": 5}
+    body["includes"]["users"][0]["most_recent_tweet_id"] = "1"
+    handler, _ = recording([json_response(body), httpx.Response(200, text=json.dumps(body)[:250])])
+    x, _ = make_connector(X, handler, **SETTINGS)
+    items = (await collect(x, make_watch(["nyc"]), "nyc"))[0].items
+    assert items and all(isinstance(i, RawMention) for i in items)
+    with pytest.raises(BadResponse, match="truncated"):
+        await collect(x, make_watch(["nyc"]), "nyc")

@@ -249,6 +249,17 @@ def test_due_polls_picks_active_configured_platforms_whose_interval_elapsed(sett
     assert due == [(2, "hackernews", f"poll:2:hackernews:{slot}")]  # x has no token, "nowhere" no connector
 
 
+def test_a_watch_without_platforms_is_polled_on_every_configured_platform_once(settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    now = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
+    anywhere = Watch(id=3, name="c", platforms=[], poll_interval_seconds=300)
+    both = Watch(id=4, name="d", platforms=["bluesky", "jetstream"], poll_interval_seconds=300)
+    firehose = settings.model_copy(update={"bluesky_firehose": True, "rss_feeds": ["http://feed.test/a.xml"]})
+    assert [p for _, p, _ in due_polls([anywhere], {}, firehose, now)] == ["hackernews", "bluesky", "mastodon", "rss"]
+    assert [p for _, p, _ in due_polls([both], {}, firehose, now)] == ["bluesky"]  # both read the firehose
+
+
 async def test_the_scheduler_enqueues_each_due_poll_once_per_slot(settings: Settings, engine: AsyncEngine) -> None:
     due_watch = await make_watch(engine, name="due", platforms=["hackernews", "mastodon"])
     await make_watch(engine, name="paused", active=False)
