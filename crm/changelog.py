@@ -90,7 +90,22 @@ def _write(session: Session) -> None:
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     now = utcnow()
     rows = [{"entity": e, "entity_id": i, "op": op, "at": now} for (e, i), op in pending.items()]
+    _insert(connection, rows)
+
+
+def _insert(connection: Any, rows: list[dict[str, Any]]) -> None:
+    if connection.dialect.name == "postgresql" and len(rows) > 1:
+        # One statement for a bulk import's thousands of rows; executemany is a round trip per row on asyncpg.
+        columns = {name: [row[name] for row in rows] for name in ("entity", "entity_id", "op", "at")}
+        connection.execute(_BULK_INSERT, columns)
+        return
     connection.execute(sa.insert(ChangeLog.__table__), rows)  # type: ignore[attr-defined]
+
+
+_BULK_INSERT = sa.text(
+    "INSERT INTO change_log (entity, entity_id, op, at) SELECT * FROM unnest("
+    "CAST(:entity AS text[]), CAST(:entity_id AS bigint[]), CAST(:op AS text[]), CAST(:at AS timestamptz[]))"
+)
 
 
 @event.listens_for(Session, "after_soft_rollback")
