@@ -49,8 +49,12 @@ class Settings(BaseSettings):
     )
     sales_dm_response_hours: int = 24
     support_dm_response_hours: int = 4
-    daily_dm_cap_per_rep: int = Field(default=25, ge=0)
-    recipient_cooldown_days: int = Field(default=7, ge=0)
+    daily_dm_cap_per_rep: int = Field(
+        default=25, ge=0, description="DMs a rep may send or have drafted in any 24 hours; 0 turns the cap off."
+    )
+    recipient_cooldown_days: int = Field(
+        default=7, ge=0, description="Days before an unanswered person may get a DM from another campaign; 0 = off."
+    )
     webhook_secret: SecretStr = Field(
         default=SecretStr(""), description="Shared secret for the inbound mention webhook (HMAC-SHA256)."
     )

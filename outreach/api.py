@@ -22,10 +22,15 @@ class OutreachController(Controller):
 
     @post("/leads/{lead_id:int}/drafts", summary="Draft a personalised first DM for a lead")
     async def draft(
-        self, session: DbSession, user: CurrentUser, lead_id: FromPath[int], data: JSONBody[DraftCreate | None] = None
+        self,
+        session: DbSession,
+        settings: AppSettings,
+        user: CurrentUser,
+        lead_id: FromPath[int],
+        data: JSONBody[DraftCreate | None] = None,
     ) -> MessagePublic:
         lead = await writable_lead(session, user, lead_id)
-        message = await create_draft(session, lead, user, data.template if data else None)
+        message = await create_draft(session, settings, lead, user, data.template if data else None)
         return MessagePublic.model_validate(message)
 
     @post("/messages/{message_id:int}/sent", summary="Mark a drafted message as sent by a rep", status_code=200)

@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 from crm.board import lead_panel, signed_in_user
 from crm.errors import WarmlineError
 from crm.models import Lead, Message
-from crm.web import DbSession
+from crm.web import AppSettings, DbSession
 from outreach.service import create_draft, mark_sent
 
 
@@ -20,7 +20,7 @@ class OutreachBoardController(Controller):
 
     @post("/board/leads/{lead_id:int}/draft", status_code=200)
     async def draft(
-        self, request: Request[Any, Any, Any], session: DbSession, lead_id: FromPath[int]
+        self, request: Request[Any, Any, Any], session: DbSession, settings: AppSettings, lead_id: FromPath[int]
     ) -> Template | Redirect:
         user = await signed_in_user(request, session)
         if user is None:
@@ -31,7 +31,7 @@ class OutreachBoardController(Controller):
         if user.role == "read_only":
             return await lead_panel(session, lead, user, error="Read-only users cannot draft messages.")
         try:
-            await create_draft(session, lead, user)
+            await create_draft(session, settings, lead, user)
         except WarmlineError as exc:
             return await lead_panel(session, lead, user, error=exc.detail)
         return await lead_panel(session, lead, user)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm import audit
-from crm.errors import Conflict, NotFound, OutreachBlocked
+from crm.concurrency import touch
+from crm.errors import Conflict
 from crm.models import (
     Channel,
+    ConsentRecord,
     Contact,
     Conversation,
     Direction,
@@ -23,7 +25,10 @@ from crm.models import (
 )
 from crm.outbox import emit
 from crm.pipeline import move_lead
+from crm.settings import Settings
 from outreach.drafting import DraftContext, render_first_dm
+from outreach.replies import ReplyKind, classify_reply
+from outreach.send_policy import ensure_contactable, ensure_recipient_cooled_down, ensure_within_daily_cap
 
 
 async def conversation_for(session: AsyncSession, lead: Lead, channel: str = Channel.DM.value) -> Conversation:
@@ -41,13 +46,22 @@ async def conversation_for(session: AsyncSession, lead: Lead, channel: str = Cha
     return conversation
 
 
-async def create_draft(session: AsyncSession, lead: Lead, author: User, template: str | None = None) -> Message:
-    """A first-DM draft personalised from the lead's mention; refused for do-not-contact people."""
-    contact = await session.get(Contact, lead.contact_id)
-    if contact is None or contact.deleted_at is not None:
-        raise NotFound("the lead's contact no longer exists")
-    if contact.do_not_contact:
-        raise OutreachBlocked("this person is on the do-not-contact list")
+async def create_draft(
+    session: AsyncSession, settings: Settings, lead: Lead, author: User, template: str | None = None
+) -> Message:
+    """A first-DM draft personalised from the lead's mention.
+
+    The send policy is checked here, before the rep copies the text out to send it: do-not-contact and erased
+    people, the rep's daily cap and the recipient cooldown all refuse the draft with the rule that applied.
+    """
+    contact = ensure_contactable(await session.get(Contact, lead.contact_id))
+    existing = (
+        await session.exec(
+            select(Conversation.id).where(Conversation.lead_id == lead.id, Conversation.channel == Channel.DM.value)
+        )
+    ).first()
+    await ensure_recipient_cooled_down(session, settings, contact, existing)
+    await ensure_within_daily_cap(session, settings, author)
     mention = await session.get(Mention, lead.first_mention_id) if lead.first_mention_id else None
     body = render_first_dm(
         DraftContext(
@@ -137,7 +151,10 @@ async def record_reply(
         external_id=external_id,
         received_at=now,
     )
+    message.classification = classify_reply(body).value
     session.add(message)
+    if message.classification == ReplyKind.OPT_OUT.value:
+        await honour_opt_out(session, lead, message, actor)
     if lead.stage == "contacted":
         # The reply starts the clock on our answer: sales DMs within a day by default.
         await move_lead(session, lead, "replied", actor=actor, reason="reply received", response_window=response_window)
@@ -147,3 +164,45 @@ async def record_reply(
     await session.flush()
     emit(session, "message.replied", {"message_id": message.id, "lead_id": lead.id, "channel": message.channel})
     return message, True
+
+
+async def honour_opt_out(session: AsyncSession, lead: Lead, reply: Message, actor: str) -> None:
+    """The person asked us to stop: do-not-contact on every channel, consent withdrawn, pending drafts blocked."""
+    contact = await session.get(Contact, lead.contact_id)
+    if contact is None:
+        return
+    now = utcnow()
+    if not contact.do_not_contact:
+        contact.do_not_contact = True
+        contact.consent_basis, contact.consent_at = None, None
+        touch(contact)
+        session.add(contact)
+    consents = await session.exec(
+        select(ConsentRecord).where(ConsentRecord.contact_id == contact.id, col(ConsentRecord.withdrawn_at).is_(None))
+    )
+    for record in consents:
+        record.withdrawn_at = now
+        session.add(record)
+    pending = await session.exec(
+        select(Message)
+        .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+        .where(
+            Conversation.contact_id == contact.id,
+            Message.direction == Direction.OUTBOUND.value,
+            col(Message.status).in_(
+                (MessageStatus.DRAFT.value, MessageStatus.APPROVED.value, MessageStatus.NEEDS_REVIEW.value)
+            ),
+        )
+    )
+    for draft in pending:
+        draft.status, draft.error, draft.updated_at = MessageStatus.BLOCKED.value, "the person opted out", now
+        session.add(draft)
+    await session.flush()
+    audit.record(
+        session,
+        "contact.opted_out",
+        actor=actor,
+        object_type="contact",
+        object_id=contact.id,
+        detail={"lead_id": lead.id, "message_id": reply.id},
+    )

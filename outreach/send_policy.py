@@ -1,0 +1,110 @@
+"""The checks a DM must pass before it is drafted or recorded as sent: consent flags, the rep's daily cap and the
+recipient cooldown.
+
+Unsolicited promotional DMs get accounts restricted and reported, so the limits hold whether a rep sends by hand
+or a connector sends: a refusal names the rule, the figure and the setting behind it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.errors import OutreachBlocked
+from crm.models import Contact, Conversation, Direction, Message, MessageStatus, User, utcnow
+from crm.settings import Settings
+
+
+def ensure_contactable(contact: Contact | None) -> Contact:
+    """Refuse people who were erased or asked not to be contacted, on every channel."""
+    if contact is None or contact.deleted_at is not None:
+        raise OutreachBlocked("the lead's contact no longer exists")
+    if contact.do_not_contact:
+        raise OutreachBlocked("this person is on the do-not-contact list")
+    return contact
+
+
+# Drafts count against the cap too: otherwise a rep could draft a week's worth at once and send them all today.
+COUNTED = (
+    MessageStatus.DRAFT.value,
+    MessageStatus.APPROVED.value,
+    MessageStatus.NEEDS_REVIEW.value,
+    MessageStatus.SENDING.value,
+    MessageStatus.SENT.value,
+)
+
+
+async def dms_by_rep_since(session: AsyncSession, user_id: int, since: datetime) -> int:
+    """Outbound DMs a rep sent or has waiting to send, dated by when they went out (or were drafted)."""
+    found = await session.exec(
+        select(sa.func.count())
+        .select_from(Message)
+        .where(
+            Message.author_user_id == user_id,
+            Message.direction == Direction.OUTBOUND.value,
+            col(Message.status).in_(COUNTED),
+            sa.func.coalesce(col(Message.sent_at), col(Message.created_at)) >= since,
+        )
+    )
+    return int(found.one())
+
+
+async def ensure_within_daily_cap(session: AsyncSession, settings: Settings, user: User) -> None:
+    """At most `daily_dm_cap_per_rep` DMs per rep in any 24 hours (0 turns the cap off)."""
+    cap = settings.daily_dm_cap_per_rep
+    if cap == 0 or user.id is None:
+        return
+    used = await dms_by_rep_since(session, user.id, utcnow() - timedelta(hours=24))
+    if used >= cap:
+        raise OutreachBlocked(
+            f"you have {used} DMs sent or drafted in the last 24 hours and the cap is {cap} (CRM_DAILY_DM_CAP_PER_REP)"
+        )
+
+
+async def ensure_recipient_cooled_down(
+    session: AsyncSession, settings: Settings, contact: Contact, conversation_id: int | None
+) -> None:
+    """No new unanswered DM to a person who got one from another conversation within `recipient_cooldown_days`.
+
+    A person who answered is in a live conversation, so following up there is allowed; two campaigns cold-messaging
+    the same person in one week is what gets an account reported.
+    """
+    days = settings.recipient_cooldown_days
+    if days == 0 or contact.id is None:
+        return
+    since = utcnow() - timedelta(days=days)
+    recent = (
+        await session.exec(
+            select(Message.conversation_id, Message.sent_at)
+            .join(Conversation, col(Conversation.id) == col(Message.conversation_id))
+            .where(
+                Conversation.contact_id == contact.id,
+                Message.direction == Direction.OUTBOUND.value,
+                Message.status == MessageStatus.SENT.value,
+                col(Message.sent_at) >= since,
+            )
+            .order_by(col(Message.sent_at).desc())
+            .limit(1)
+        )
+    ).first()
+    if recent is None or recent[0] == conversation_id:
+        return
+    other_conversation, sent_at = recent
+    answered = (
+        await session.exec(
+            select(Message.id).where(
+                Message.conversation_id == other_conversation,
+                Message.direction == Direction.INBOUND.value,
+                col(Message.received_at) >= sent_at,
+            )
+        )
+    ).first()
+    if answered is None:
+        until = (sent_at + timedelta(days=days)).strftime("%Y-%m-%d %H:%M UTC")
+        raise OutreachBlocked(
+            f"this person got an unanswered DM on {sent_at:%Y-%m-%d}; the next one may go after {until} "
+            "(CRM_RECIPIENT_COOLDOWN_DAYS)"
+        )
