@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from litestar.connection import ASGIConnection
+from sqlalchemy import event, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -99,28 +107,120 @@ def presented_key(connection: ASGIConnection) -> str | None:  # type: ignore[typ
     return connection.headers.get("x-api-key")
 
 
-async def authenticate_key(session: AsyncSession, settings: Settings, plaintext: str) -> tuple[User, ApiKey]:
+# A verified key is remembered in this process for this long, so most API requests authenticate without a query.
+# The price: a key revoked, or a user disabled or changed, in ANOTHER process (a second web process, the CLI) may
+# still be accepted here for up to this many seconds. Changes made through this process's sessions apply at once.
+AUTH_CACHE_SECONDS = 5.0
+AUTH_CACHE_MAX = 10_000
+# last_used_at is written at most this often per key (and process), so reads do not each cost a write.
+LAST_USED_EVERY = timedelta(minutes=1)
+_AUTH_CHANGED = "warmline.auth_rows_changed"
+
+
+@dataclass(frozen=True)
+class _Verified:
+    user: dict[str, Any]
+    key: dict[str, Any]
+    until: float  # time.monotonic() deadline
+
+
+# Keyed by the key's HMAC digest, so no plaintext key is kept in memory.
+_verified: dict[str, _Verified] = {}
+# Lookups under way, by digest: requests that find their key expired at the same moment share one lookup instead of
+# each taking a pooled connection (under load that made the pool open and close connections every few seconds).
+_in_flight: dict[str, asyncio.Task[_Verified]] = {}
+# Bumped by forget_verified_keys, so a lookup that started before a change does not store what it read.
+_generation = 0
+
+
+def forget_verified_keys() -> None:
+    """Drop every remembered key (after a revocation, a user change, or in tests)."""
+    global _generation
+    _generation += 1
+    _verified.clear()
+    _in_flight.clear()
+
+
+def _columns(row: Any, model: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in model.model_fields}
+
+
+async def authenticate_key(engine: AsyncEngine, settings: Settings, plaintext: str) -> tuple[User, ApiKey]:
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise NotAuthenticated("malformed API key")
-    # Key and user in one round trip: this runs on every API request.
-    found = (
-        await session.exec(
-            select(ApiKey, User).join(User, col(User.id) == col(ApiKey.user_id)).where(ApiKey.prefix == parts[1])
-        )
-    ).first()
-    key, user = found if found is not None else (None, None)
-    if (
-        key is None
-        or key.revoked_at is not None
-        or not hmac.compare_digest(key.key_hash, hash_api_key(settings, plaintext))
-    ):
-        raise NotAuthenticated("unknown or revoked API key")
-    if user is None or not user.is_active:
-        raise NotAuthenticated("the key's user is disabled")
-    now = utcnow()
-    # Recorded at most once a minute, so reads do not each cost a write.
-    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
-        key.last_used_at = now
-        session.add(key)
-    return user, key
+    digest = hash_api_key(settings, plaintext)
+    remembered = _verified.get(digest)
+    if remembered is None or remembered.until <= time.monotonic():
+        remembered = await _look_up_once(engine, parts[1], digest)
+    # A fresh snapshot per request (never one shared object), built without the ORM's per-object setup
+    # (~100 us each): nothing adds the caller to a session, and one that tried would fail loudly.
+    return User.model_construct(**remembered.user), ApiKey.model_construct(**remembered.key)
+
+
+async def _look_up_once(engine: AsyncEngine, prefix: str, digest: str) -> _Verified:
+    task = _in_flight.get(digest)
+    if task is None or task.get_loop() is not asyncio.get_running_loop():
+        task = asyncio.ensure_future(_look_up(engine, prefix, digest))
+        _in_flight[digest] = task
+        task.add_done_callback(partial(_landed, digest))
+    # Shielded: a caller that goes away (client disconnect) does not cancel the lookup the others wait for.
+    return await asyncio.shield(task)
+
+
+async def _look_up(engine: AsyncEngine, prefix: str, digest: str) -> _Verified:
+    generation = _generation
+    user, key = await _verify(engine, prefix, digest)
+    verified = _Verified(_columns(user, User), _columns(key, ApiKey), time.monotonic() + AUTH_CACHE_SECONDS)
+    if generation == _generation:
+        if len(_verified) >= AUTH_CACHE_MAX:
+            _verified.clear()
+        _verified[digest] = verified
+    return verified
+
+
+def _landed(digest: str, task: asyncio.Task[_Verified]) -> None:
+    if _in_flight.get(digest) is task:
+        del _in_flight[digest]
+    if not task.cancelled():
+        task.exception()  # retrieved here too, so a refusal nobody awaited any more is not logged as lost
+
+
+async def _verify(engine: AsyncEngine, prefix: str, digest: str) -> tuple[User, ApiKey]:
+    """Look the key up and check it; in a short session of its own, so the request needs no session for it (a
+    read-only request then needs no transaction) and the last-used write commits even if the request fails."""
+    async with AsyncSession(engine, expire_on_commit=False) as own:
+        # Key and user in one round trip.
+        found = (
+            await own.exec(
+                select(ApiKey, User).join(User, col(User.id) == col(ApiKey.user_id)).where(ApiKey.prefix == prefix)
+            )
+        ).first()
+        key, user = found if found is not None else (None, None)
+        if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+            raise NotAuthenticated("unknown or revoked API key")
+        if user is None or not user.is_active:
+            raise NotAuthenticated("the key's user is disabled")
+        now = utcnow()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_EVERY:
+            # A Core UPDATE, not a flush: a flushed ApiKey change means "forget verified keys" (below), which would
+            # also drop the entry this lookup is about to store.
+            await own.exec(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))  # type: ignore[call-overload]
+            await own.commit()
+            key.last_used_at = now  # after the commit, so nothing flushes it again
+        return user, key
+
+
+@event.listens_for(Session, "after_flush")
+def _notice_auth_changes(session: Session, _flush_context: Any) -> None:
+    # Revoking a key, disabling a user or changing a role through any session of this process applies to the next
+    # request: forget now, and again at commit (a request may re-read the old row between flush and commit).
+    if any(isinstance(obj, ApiKey | User) for obj in (*session.dirty, *session.deleted)):
+        session.info[_AUTH_CHANGED] = True
+        forget_verified_keys()
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_after_commit(session: Session) -> None:
+    if session.info.pop(_AUTH_CHANGED, False):
+        forget_verified_keys()

@@ -191,7 +191,7 @@ class BoardController(Controller):
             query = _lead_rows().where(Lead.stage == stage.key, Lead.pipeline_id == pipeline.id)
             if watch_id is not None:
                 query = query.where(Lead.watch_id == watch_id)
-            query = query.order_by(col(Lead.score).is_(None), col(Lead.score).desc(), col(Lead.id).desc())
+            query = query.order_by(col(Lead.score).desc().nulls_last(), col(Lead.id).desc())
             cards = [_card(*row) for row in (await session.exec(query.limit(CARDS_PER_COLUMN))).all()]
             total += len(cards)
             overdue += sum(card.overdue for card in cards)

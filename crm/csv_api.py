@@ -140,7 +140,7 @@ class CsvController(Controller):
             .join(Contact, col(Contact.id) == col(Lead.contact_id))
             .where(col(Lead.deleted_at).is_(None), lead_scope(user))
         )
-        query = query.order_by(col(Lead.score).is_(None), col(Lead.score).desc(), col(Lead.id).desc())
+        query = query.order_by(col(Lead.score).desc().nulls_last(), col(Lead.id).desc())
         rows = list(await session.exec(query.limit(MAX_EXPORT_ROWS + 1)))
         if len(rows) > MAX_EXPORT_ROWS:
             raise InvalidInput(f"more than {MAX_EXPORT_ROWS} leads match: narrow the filters")

@@ -31,7 +31,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     """One engine per process; SQLite files get their folder created and sane pragmas."""
     url = settings.resolved_database_url
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # No pool_pre_ping: it costs a round trip on every checkout. Connections are recycled before server or proxy
+    # idle timeouts, and a connection the server dropped anyway is invalidated on first use (the whole pool with
+    # it); that request gets a 503 with Retry-After (crm.problems), or is retried where the read is safe to repeat.
+    kwargs: dict[str, Any] = {"pool_recycle": 1800}
     if settings.is_sqlite:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":

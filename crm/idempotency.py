@@ -17,6 +17,7 @@ import structlog
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -97,12 +98,11 @@ async def claim(
     return "busy", None
 
 
-async def caller_is_valid(sessionmaker: SessionMaker, settings: Settings, presented: str) -> bool:
-    async with sessionmaker() as db:
-        try:
-            await authenticate_key(db, settings, presented)
-        except NotAuthenticated:
-            return False
+async def caller_is_valid(engine: AsyncEngine, settings: Settings, presented: str) -> bool:
+    try:
+        await authenticate_key(engine, settings, presented)
+    except NotAuthenticated:
+        return False
     return True
 
 
@@ -179,7 +179,7 @@ def idempotency_middleware(app: ASGIApp) -> ASGIApp:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        if not await caller_is_valid(state.sessionmaker, settings, presented):
+        if not await caller_is_valid(state.engine, settings, presented):
             await app(scope, replay_body, send)  # a revoked key must not replay old answers: the handler says 401
             return
         owner = hash_api_key(settings, presented)

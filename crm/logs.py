@@ -9,9 +9,17 @@ import structlog
 
 from crm.settings import Settings
 
+# The level configured last; `logs_at` lets a hot path skip building a line that would be filtered out anyway.
+_level = logging.INFO
+
+
+def logs_at(level: int) -> bool:
+    return level >= _level
+
 
 def configure_logging(settings: Settings) -> None:
-    level = getattr(logging, settings.log_level)
+    global _level
+    level = _level = getattr(logging, settings.log_level)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"

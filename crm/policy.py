@@ -6,6 +6,9 @@ visible but read-only ones as 403. List queries are filtered with the same rules
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any, Literal
+
 from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,17 +37,46 @@ def require_writer(user: User, what: str = "records") -> None:
 # --------------------------------------------------------------------------- leads
 
 
-def lead_scope(user: User) -> ColumnElement[bool]:
-    """SQL condition on Lead for the leads this user may see."""
+ScopeKind = Literal["all", "none", "own", "team"]
+
+
+@dataclass(frozen=True)
+class LeadScope:
+    """Which leads a caller sees: a kind (it decides the SQL's shape) and the ids the SQL compares with."""
+
+    kind: ScopeKind
+    user_id: int | None = None
+    team_id: int | None = None
+
+
+def lead_scope_of(user: User) -> LeadScope:
     if user.role in READ_ALL:
-        return true()
+        return LeadScope("all")
     if user.role != Role.SALES_REP.value:
+        return LeadScope("none")
+    if user.team_id is None:
+        return LeadScope("own", user.id)
+    return LeadScope("team", user.id, user.team_id)
+
+
+def lead_scope_condition(kind: ScopeKind, user_id: Any = None, team_id: Any = None) -> ColumnElement[bool]:
+    """The rule behind `lead_scope`, for a scope kind; the ids may be values or bind parameters (a statement
+    compiled once per shape binds them on each request)."""
+    if kind == "all":
+        return true()
+    if kind == "none":
         return false()
     owner = col(Lead.owner_id)
-    conditions: list[ColumnElement[bool]] = [owner == user.id, owner.is_(None)]
-    if user.team_id is not None:
-        conditions.append(owner.in_(select(User.id).where(User.team_id == user.team_id)))
+    conditions: list[ColumnElement[bool]] = [owner == user_id, owner.is_(None)]
+    if kind == "team":
+        conditions.append(owner.in_(select(User.id).where(col(User.team_id) == team_id)))
     return or_(*conditions)
+
+
+def lead_scope(user: User) -> ColumnElement[bool]:
+    """SQL condition on Lead for the leads this user may see."""
+    scope = lead_scope_of(user)
+    return lead_scope_condition(scope.kind, scope.user_id, scope.team_id)
 
 
 async def lead_visible(session: AsyncSession, user: User, lead: Lead) -> bool:

@@ -84,6 +84,16 @@ def unstorable_value(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[dict[str, Any]]:
+    if exc.connection_invalidated:
+        # The database dropped the connection (restart, failover); the pool reconnects, so a retry will do.
+        log.warning("database_connection_lost", path=request.url.path)
+        return problem(
+            request,
+            503,
+            "Database unavailable",
+            "the database connection was lost; retry",
+            headers={"Retry-After": "1"},
+        )
     # asyncpg reports bad parameter values as a plain DBAPIError: out of range before PostgreSQL sees them, or a
     # "data exception" (SQLSTATE class 22, e.g. a NUL character) from the server. Both are the caller's input.
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")

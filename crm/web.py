@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -19,6 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.auth import authenticate_key, presented_key
 from crm.errors import NotAuthenticated, PermissionDenied
+from crm.logs import logs_at
 from crm.models import User
 from crm.ratelimit import STATE_KEY, spend
 from crm.settings import Settings
@@ -61,22 +63,28 @@ def provide_settings(state: State) -> Settings:
     return settings
 
 
-async def provide_user(
-    request: Request[Any, Any, Any], session: DbSession, settings: AppSettings, queue: Queue
-) -> User:
-    """The authenticated caller, from an API key (Authorization: Bearer or X-API-Key) or a web session."""
+async def provide_user(request: Request[Any, Any, Any], engine: Engine) -> User:
+    """The authenticated caller, from an API key (Authorization: Bearer or X-API-Key) or a web session.
+
+    It needs no request session (a remembered key costs no query, a lookup uses a short session of its own), so a
+    route that does not ask for `session` opens none. Settings and the queue come from the app's state rather than
+    as dependencies: Litestar resolves sibling dependencies in a task group, which costs more than this lookup.
+    """
+    state = request.app.state
+    settings: Settings = state.settings
     key = presented_key(request)
     if key:
-        user, api_key = await authenticate_key(session, settings, key)
+        user, api_key = await authenticate_key(engine, settings, key)
         request.state.api_key_id = api_key.id
         if request.method not in SAFE_METHODS and "write" not in api_key.scopes:
             raise PermissionDenied("this API key is read-only (it lacks the `write` scope)")
-        request.state[STATE_KEY] = await spend(queue, settings.queue_name, api_key)
+        request.state[STATE_KEY] = await spend(state.queue, settings.queue_name, api_key)
         return user
     web_session = request.scope.get("session")
     user_id = web_session.get("user_id") if isinstance(web_session, dict) else None
     if user_id:
-        found = await session.get(User, int(user_id))
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            found = await session.get(User, int(user_id))
         if found is not None and found.is_active:
             return found
     raise NotAuthenticated("send an API key as `Authorization: Bearer <key>` or sign in")
@@ -105,13 +113,14 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request",
-                method=scope.get("method", ""),
-                path=scope["path"],
-                status=status,
-                ms=round((time.perf_counter() - started) * 1000, 2),
-            )
+            if logs_at(logging.INFO):  # at WARNING (production) the line is not even built
+                log.info(
+                    "request",
+                    method=scope.get("method", ""),
+                    path=scope["path"],
+                    status=status,
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
             structlog.contextvars.unbind_contextvars("request_id")
 
     return middleware

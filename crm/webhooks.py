@@ -1,5 +1,5 @@
 """Outbound webhook delivery: fan committed outbox events out to subscriptions, sign and POST them from arq jobs,
-retry with exponential backoff for `webhook_retry_hours`, and log every attempt.
+retry with exponential backoff for `webhook_retry_hours`, log every attempt, and prune the log past its retention.
 
 Signature: `Warmline-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`; receivers should
 recompute it and reject timestamps older than a few minutes (replays).
@@ -12,14 +12,15 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
 from arq import Retry
 from arq.connections import ArqRedis
-from sqlalchemy import update
+from arq.cron import cron
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 
 from crm import __version__
@@ -212,3 +213,61 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> str:
         raise Retry(defer=retry_in)
     log.info("webhook_delivery", delivery_id=delivery_id, status=final, attempts=attempt)
     return final
+
+
+PRUNE_BATCH = 1000
+DONE = ("delivered", "failed")
+
+
+def prune_cutoff(settings: Settings, now: datetime) -> datetime:
+    """Finished deliveries and their events older than this go; never inside the retry window (plus a margin), so a
+    delivery's log stays readable, and redeliverable, for as long as it could still be retried."""
+    keep = max(timedelta(days=settings.webhook_log_retention_days), timedelta(hours=settings.webhook_retry_hours + 24))
+    return now - keep
+
+
+async def prune_webhook_log(sessionmaker: SessionMaker, settings: Settings, *, now: datetime | None = None) -> int:
+    """Delete finished (delivered or failed) deliveries older than the retention, with their attempts, and the
+    outbox events left without deliveries; in batches, each its own transaction. Returns deliveries deleted."""
+    cutoff = prune_cutoff(settings, now or utcnow())
+    deleted = 0
+    while True:
+        async with session_scope(sessionmaker) as db:
+            ids = list(
+                await db.exec(
+                    select(WebhookDelivery.id)
+                    .where(col(WebhookDelivery.status).in_(DONE), col(WebhookDelivery.created_at) < cutoff)
+                    .limit(PRUNE_BATCH)
+                )
+            )
+            if not ids:
+                break
+            # A newer redelivery of an old delivery stays; it only loses the link to the row that goes.
+            await db.exec(
+                update(WebhookDelivery)  # type: ignore[call-overload]
+                .where(col(WebhookDelivery.redelivery_of_id).in_(ids))
+                .values(redelivery_of_id=None)
+            )
+            await db.exec(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(ids)))  # type: ignore[call-overload]
+            await db.exec(delete(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids)))  # type: ignore[call-overload]
+            deleted += len(ids)
+    async with session_scope(sessionmaker) as db:
+        # Outbox rows: only once fanned out, past the retention, and with no delivery left (pending ones stay).
+        await db.exec(
+            delete(WebhookEvent).where(  # type: ignore[call-overload]
+                col(WebhookEvent.dispatched_at) < cutoff,
+                ~select(WebhookDelivery.id).where(WebhookDelivery.event_id == WebhookEvent.id).exists(),
+            )
+        )
+    return deleted
+
+
+async def prune_webhooks(ctx: dict[str, Any]) -> int:
+    """arq cron: keep the webhook log and outbox to the retention (`webhook_log_retention_days`)."""
+    deleted = await prune_webhook_log(ctx["sessionmaker"], ctx["settings"])
+    if deleted:
+        log.info("webhook_log_pruned", deliveries=deleted)
+    return deleted
+
+
+CRON_JOBS: list[Any] = [cron(prune_webhooks, minute={41}, run_at_startup=False, unique=True)]

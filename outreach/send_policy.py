@@ -90,9 +90,9 @@ async def ensure_recipient_cooled_down(
             .limit(1)
         )
     ).first()
-    if recent is None or recent[0] == conversation_id:
+    if recent is None or recent[0] == conversation_id or recent[1] is None:
         return
-    other_conversation, sent_at = recent
+    other_conversation, sent_at = recent[0], recent[1]
     answered = (
         await session.exec(
             select(Message.id).where(

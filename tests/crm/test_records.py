@@ -1,8 +1,13 @@
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.db import make_engine
 from crm.models import Lead, Role
 from crm.routing import route_new_leads
 from crm.settings import Settings
@@ -318,3 +323,66 @@ async def test_the_timeline_and_feeds_show_mentions_and_scores(
     assert len((await client.get(f"/api/v1/leads/{lead['id']}/scores", headers=h)).json()) == 1
     mentions = (await client.get("/api/v1/mentions", params={"watch_id": watch["id"]}, headers=h)).json()["items"]
     assert [m["external_id"] for m in mentions] == ["m-1"]
+
+
+@pytest.mark.parametrize("sort", ["-score", "score"])
+async def test_score_pages_put_unscored_leads_last_and_lose_or_repeat_none(
+    client: AsyncTestClient[Any], admin: Caller, engine: AsyncEngine, sort: str
+) -> None:
+    scores = [50.0, None, 80.0, 50.0, None, 20.0, 80.0, None]  # ties and NULLs on both sides of page boundaries
+    ids = [(await new_lead(client, admin, f"s{i}"))["id"] for i in range(len(scores))]
+    async with engine.begin() as connection:
+        for lead_id, score in zip(ids, scores, strict=True):
+            await connection.execute(update(Lead).where(col(Lead.id) == lead_id).values(score=score))
+    descending = sort.startswith("-")
+    scored = sorted(((s, i) for i, s in zip(ids, scores, strict=True) if s is not None), reverse=descending)
+    unscored = sorted((i for i, s in zip(ids, scores, strict=True) if s is None), reverse=descending)
+    expected = [i for _, i in scored] + unscored
+
+    for limit in (1, 2, 3):
+        seen: list[int] = []
+        cursor = None
+        while True:
+            params = {"sort": sort, "limit": limit} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/api/v1/leads", params=params, headers=admin.headers)).json()
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == expected, limit
+
+
+async def test_a_page_carries_each_leads_contact_mention_and_sorted_tags(
+    client: AsyncTestClient[Any], admin: Caller
+) -> None:
+    lead = await new_lead(client, admin, "Tagged", tags=["zeta", "alpha"])
+    plain = await new_lead(client, admin, "Plain")
+    page = (await client.get("/api/v1/leads", params={"sort": "id"}, headers=admin.headers)).json()
+    by_id = {item["id"]: item for item in page["items"]}
+    assert by_id[lead["id"]]["tags"] == ["alpha", "zeta"] and by_id[plain["id"]]["tags"] == []
+    assert by_id[lead["id"]]["display_name"] == "Tagged"
+    single = (await client.get(f"/api/v1/leads/{lead['id']}", headers=admin.headers)).json()
+    assert by_id[lead["id"]] == single  # the list and the single read give the same document
+
+
+async def test_the_lead_list_survives_the_database_dropping_its_connections(
+    client: AsyncTestClient[Any], admin: Caller, settings: Settings
+) -> None:
+    if settings.is_sqlite:
+        pytest.skip("SQLite has no server to drop connections")
+    lead = await new_lead(client, admin, "Survivor")
+    assert (await client.get("/api/v1/leads", headers=admin.headers)).status_code == 200  # the pool holds connections
+    dropper = make_engine(settings)
+    try:
+        async with dropper.connect() as connection:
+            await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    finally:
+        await dropper.dispose()
+    # No ping before checkout: the dead connection is noticed on use, and the read is tried again on a new one.
+    again = await client.get("/api/v1/leads", headers=admin.headers)
+    assert again.status_code == 200 and [item["id"] for item in again.json()["items"]] == [lead["id"]]

@@ -5,6 +5,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,12 +15,20 @@ from sqlmodel import col, select
 
 from crm.contacts import open_lead, upsert_account
 from crm.db import make_engine, make_sessionmaker, session_scope
-from crm.models import Lead, Role, WebhookAttempt, WebhookEvent
+from crm.models import (
+    Lead,
+    Role,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+    utcnow,
+)
 from crm.outbox import emit
 from crm.queue import create_queue
 from crm.settings import Settings
-from crm.webhooks import backoff, dispatch_pending, verify
-from crm.worker import create_worker
+from crm.webhooks import backoff, dispatch_pending, prune_webhook_log, prune_webhooks, verify
+from crm.worker import create_worker, worker_options
 from tests.conftest import Caller, make_caller
 
 
@@ -257,3 +266,80 @@ async def test_a_webhook_to_an_internal_address_is_refused_unless_the_operator_a
     await check_target("http://93.184.215.14/hook", allow_private=False)
     with pytest.raises(InvalidInput, match="http"):
         await check_target("file:///etc/passwd", allow_private=True)
+
+
+async def test_finished_deliveries_older_than_the_retention_are_pruned_with_their_attempts_and_events(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    now = utcnow()
+    kept_settings = settings.model_copy(update={"webhook_log_retention_days": 7, "webhook_retry_hours": 24})
+    sessionmaker = make_sessionmaker(engine)
+    ages = {  # name: (status, age in days)
+        "old delivered": ("delivered", 10),
+        "old failed": ("failed", 8),
+        "old pending": ("pending", 10),
+        "recent delivered": ("delivered", 3),
+        "old, redelivered lately": ("delivered", 9),
+        "the recent redelivery": ("delivered", 1),
+    }
+    ids: dict[str, int] = {}
+    async with session_scope(sessionmaker) as db:
+        sub = WebhookSubscription(url="http://127.0.0.1:9/hook", events=["*"], secret="s")
+        db.add(sub)
+        await db.flush()
+        for name, (status, days) in ages.items():
+            at = now - timedelta(days=days)
+            event = WebhookEvent(type="lead.created", payload={}, created_at=at, dispatched_at=at)
+            db.add(event)
+            await db.flush()
+            assert event.id is not None and sub.id is not None
+            delivery = WebhookDelivery(event_id=event.id, subscription_id=sub.id, status=status, created_at=at)
+            if name == "the recent redelivery":
+                delivery.redelivery_of_id = ids["old, redelivered lately"]
+            db.add(delivery)
+            await db.flush()
+            assert delivery.id is not None
+            db.add(WebhookAttempt(delivery_id=delivery.id, attempt=1, at=at, status_code=200))
+            ids[name] = delivery.id
+        lonely = WebhookEvent(type="lead.created", payload={}, created_at=now - timedelta(days=10))
+        lonely.dispatched_at = lonely.created_at  # fanned out when no subscription wanted it
+        db.add(lonely)
+
+    assert await prune_webhook_log(sessionmaker, kept_settings, now=now) == 3
+
+    async with sessionmaker() as db:
+        left = {d.id: d for d in await db.exec(select(WebhookDelivery))}
+        attempts = {a.delivery_id for a in await db.exec(select(WebhookAttempt))}
+        events = {e.id for e in await db.exec(select(WebhookEvent))}
+    gone = {"old delivered", "old failed", "old, redelivered lately"}
+    assert set(left) == {ids[name] for name in ages if name not in gone}
+    assert attempts == set(left)
+    assert events == {d.event_id for d in left.values()}
+    assert left[ids["the recent redelivery"]].redelivery_of_id is None
+
+
+async def test_the_prune_never_cuts_into_the_retry_window(settings: Settings, engine: AsyncEngine) -> None:
+    now = utcnow()
+    short = settings.model_copy(update={"webhook_log_retention_days": 0.5, "webhook_retry_hours": 36})
+    sessionmaker = make_sessionmaker(engine)
+    async with session_scope(sessionmaker) as db:
+        sub = WebhookSubscription(url="http://127.0.0.1:9/hook", events=["*"], secret="s")
+        db.add(sub)
+        await db.flush()
+        for days in (1, 2, 3):  # the window is 36 h of retries plus a day: 2.5 days
+            at = now - timedelta(days=days)
+            event = WebhookEvent(type="lead.created", payload={}, created_at=at, dispatched_at=at)
+            db.add(event)
+            await db.flush()
+            assert event.id is not None and sub.id is not None
+            db.add(WebhookDelivery(event_id=event.id, subscription_id=sub.id, status="failed", created_at=at))
+
+    assert await prune_webhook_log(sessionmaker, short, now=now) == 1
+    async with sessionmaker() as db:
+        ages = sorted(round((now - d.created_at) / timedelta(days=1)) for d in await db.exec(select(WebhookDelivery)))
+    assert ages == [1, 2]
+
+
+async def test_workers_run_the_prune_hourly(settings: Settings) -> None:
+    jobs = worker_options(settings)["cron_jobs"]
+    assert [job.coroutine for job in jobs if job.coroutine is prune_webhooks] == [prune_webhooks]
