@@ -233,8 +233,8 @@ def _wrk(url: str, headers: dict[str, str], seconds: int) -> dict[str, float]:
     timeouts = re.search(r"timeout (\d+)", output)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),  # type: ignore[union-attr]
-        "p50": _seconds(re.search(r"50%\s+(\S+)", output)),
-        "p99": _seconds(re.search(r"99%\s+(\S+)", output)),
+        "p50": _seconds(re.search(r"^\s*50%\s+(\S+)", output, re.M)),
+        "p99": _seconds(re.search(r"^\s*99%\s+(\S+)", output, re.M)),
         "errors": float(non_2xx.group(1)) if non_2xx else 0.0,
         "timeouts": float(timeouts.group(1)) if timeouts else 0.0,
     }
