@@ -12,6 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateIndex
 from sqlmodel import Field, SQLModel
 
 NAMING_CONVENTION = {
@@ -210,6 +212,19 @@ class PlatformAccount(SQLModel, table=True):
     updated_at: datetime = ts_field(default_now=True)
 
 
+class AccountSnapshot(SQLModel, table=True):
+    """An account's follower/following/post counts when ingestion saw them change: the history growth is read from."""
+
+    __tablename__ = "account_snapshot"
+    __table_args__ = (sa.Index("ix_account_snapshot_account_at", "account_id", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="platform_account.id")
+    at: datetime = ts_field(default_now=True)
+    followers: int | None = None
+    following: int | None = None
+    posts_count: int | None = None
+
+
 class ConsentRecord(SQLModel, table=True):
     """Lawful basis or consent for contacting a person, with its source and any withdrawal."""
 
@@ -354,6 +369,27 @@ class QuarantinedPayload(SQLModel, table=True):
 # --------------------------------------------------------------------------- leads and pipeline
 
 
+def lead_list_index(name: str, *columns: str) -> sa.Index:
+    """An index behind one of the lead list's filter combinations, over live leads only (as the list reads).
+
+    Every index ends in the list's best-first order, `score DESC NULLS LAST, id DESC`, or in (updated_at, id), which
+    PostgreSQL and SQLite both scan backwards for newest first.
+    """
+    best_first = "score" in columns
+    order: dict[str, Any] = (
+        {"score": sa.desc(sa.column("score")).nulls_last(), "id": sa.desc(sa.column("id"))} if best_first else {}
+    )
+    keys = [order.get(c, c) for c in columns]
+    live = sa.text("deleted_at IS NULL")
+    return sa.Index(name, *keys, postgresql_where=live, sqlite_where=live)
+
+
+@compiles(CreateIndex, "sqlite")
+def _sqlite_create_index(element: CreateIndex, compiler: Any, **kw: Any) -> str:
+    # SQLite refuses NULLS FIRST/LAST in an index; its DESC already puts NULLs last, so the order is the same.
+    return str(compiler.visit_create_index(element, **kw)).replace(" DESC NULLS LAST", " DESC")
+
+
 class Lead(SQLModel, table=True):
     """A contact in a campaign: one per contact and watch, with score, stage and owner."""
 
@@ -361,6 +397,14 @@ class Lead(SQLModel, table=True):
         sa.UniqueConstraint("contact_id", "watch_id"),
         sa.Index("ix_lead_score_id", "score", "id"),
         sa.Index("ix_lead_updated_id", "updated_at", "id"),
+        # The lead list (GET /api/v1/leads, the board, CSV export): campaign + stage, stage, campaign, owner, none.
+        lead_list_index("ix_lead_list_watch_stage_score", "watch_id", "stage", "score", "id"),
+        lead_list_index("ix_lead_list_watch_stage_updated", "watch_id", "stage", "updated_at", "id"),
+        lead_list_index("ix_lead_list_stage_score", "stage", "score", "id"),
+        lead_list_index("ix_lead_list_stage_updated", "stage", "updated_at", "id"),
+        lead_list_index("ix_lead_list_watch_score", "watch_id", "score", "id"),
+        lead_list_index("ix_lead_list_owner_score", "owner_id", "score", "id"),
+        lead_list_index("ix_lead_list_score", "score", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id", index=True)
@@ -605,6 +649,7 @@ class WebhookDelivery(SQLModel, table=True):
     """One event to one subscription: status, attempts so far and the next try."""
 
     __tablename__ = "webhook_delivery"
+    __table_args__ = (sa.Index("ix_webhook_delivery_created_at", "created_at"),)  # the retention prune's range
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(foreign_key="webhook_event.id", index=True)
     subscription_id: int = Field(foreign_key="webhook_subscription.id", index=True)

@@ -11,13 +11,14 @@ import hmac
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm import audit
 from crm.changelog import record_change
 from crm.models import (
+    AccountSnapshot,
     AuditEvent,
     ConsentRecord,
     Contact,
@@ -178,6 +179,8 @@ async def erase_contact(session: AsyncSession, settings: Settings, contact: Cont
             score_reasons=[],
         )
     )
+    # Follower history is the person's data too (their reach over time); nothing needs it once the account is gone.
+    snapshots = await session.exec(delete(AccountSnapshot).where(col(AccountSnapshot.account_id).in_(account_ids)))
     messages = await session.exec(
         update(Message).where(col(Message.lead_id).in_(lead_ids)).values(body="", external_id=None, error=None)
     )
@@ -214,6 +217,7 @@ async def erase_contact(session: AsyncSession, settings: Settings, contact: Cont
     counts = {
         "contacts": len(contacts),
         "accounts": len(accounts),
+        "account_snapshots": snapshots.rowcount,
         "leads": len(leads),
         "mentions": mentions.rowcount,
         "messages": messages.rowcount,

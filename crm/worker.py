@@ -12,6 +12,7 @@ from crm.db import make_engine, make_sessionmaker
 from crm.logs import configure_logging
 from crm.queue import deserialize_job, redis_settings, serialize_job
 from crm.settings import Settings
+from crm.webhooks import CRON_JOBS as WEBHOOK_CRON_JOBS
 from crm.webhooks import DELIVER_JOB, deliver_webhook, run_dispatcher
 from listeners.analysis import analyse_mentions
 from listeners.jobs import FUNCTIONS as LISTENER_FUNCTIONS
@@ -54,7 +55,7 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         raise RuntimeError("CRM_REDIS_URL is not set")
     return {
         "functions": FUNCTIONS,
-        "cron_jobs": [*listener_cron_jobs(settings), *SCORING_CRON_JOBS],
+        "cron_jobs": [*listener_cron_jobs(settings), *SCORING_CRON_JOBS, *WEBHOOK_CRON_JOBS],
         "on_startup": startup,
         "on_shutdown": shutdown,
         "redis_settings": redis_settings(settings.redis_url),

@@ -57,6 +57,7 @@ from listeners.normalise import (
     hash_tokens,
 )
 from listeners.query import tokenize
+from scoring.growth import record_account_snapshots
 
 __all__ = ["BATCH_SIZE", "SaveResult", "batched", "content_hash", "quarantine", "save_mentions"]
 
@@ -546,6 +547,20 @@ async def _accounts(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[
         await _new_authors(conn, codec, stamp, latest, fresh, unlinked, accounts, result)
     for row in rows:
         row.account_id, row.contact_id = accounts[(row.platform, row.handle)]
+    # Reach history for the influencer model's growth figures: only changed figures become a snapshot (one select
+    # and at most one insert per batch).
+    await record_account_snapshots(
+        conn,
+        [
+            {
+                "account_id": accounts[key][0],
+                "followers": a.followers,
+                "following": a.following,
+                "posts_count": a.posts_count,
+            }
+            for key, a in latest.items()
+        ],
+    )
 
 
 async def _new_authors(

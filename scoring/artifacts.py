@@ -25,6 +25,7 @@ META_FILE = "meta.json"
 TRUSTED: tuple[str, ...] = (
     "scoring.features.AuthorFeatures",
     "scoring.features.CueFeatures",
+    "scoring.features.StyleFeatures",
     "sklearn.compose._column_transformer.ColumnTransformer",
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",

@@ -233,7 +233,18 @@ def promote_command(version: str, rescore: bool) -> None:
     from scoring import registry
 
     async def work(session: Any, settings: Any) -> str:
+        from crm import audit
+
+        previous = await registry.active(session)
         row = await registry.promote(session, version)
+        audit.record(
+            session,
+            "model.promote",
+            actor="cli",
+            object_type="model_version",
+            object_id=row.id,
+            detail={"name": row.name, "version": row.version, "previous": previous.version if previous else None},
+        )
         done = await _rescore(session) if rescore else 0
         return f"{row.version} is active" + (f"; rescored {done} open leads" if rescore else "")
 
@@ -248,7 +259,23 @@ def rollback_command(rescore: bool) -> None:
     from scoring import registry
 
     async def work(session: Any, settings: Any) -> str:
+        from crm import audit
+
+        current = await registry.active(session)
         previous = await registry.rollback(session)
+        if current is not None:
+            audit.record(
+                session,
+                "model.rollback",
+                actor="cli",
+                object_type="model_version",
+                object_id=current.id,
+                detail={
+                    "name": current.name,
+                    "version": current.version,
+                    "reactivated": previous.version if previous else None,
+                },
+            )
         done = await _rescore(session) if rescore else 0
         name = previous.version if previous else "the baseline (baseline-rules-1)"
         return f"rolled back to {name}" + (f"; rescored {done} open leads" if rescore else "")

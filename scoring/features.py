@@ -225,3 +225,108 @@ _HANDLE = re.compile(r"@(\w{2,})")
 
 def handles(text: str) -> list[str]:
     return [h.lower() for h in _HANDLE.findall(text)]
+
+
+# ---------------------------------------------------------------------------- style and form
+
+_URL = re.compile(r"https?://|www\.")
+_LEADING_HANDLE = re.compile(r"\s*(?:\.\s*)?@\w")
+# Customer-care handles (@AdobeCare, @hulu_support, @FC_Help): a post addressed to one is about a product or service.
+_CARE_HANDLE = re.compile(r"@\w*(?:help|support|care|cares|service|desk|team|_cs|cs_|assist)\b", re.I)
+_EMPHASIS = re.compile(r"[!?]{2,}")
+_DIGIT = re.compile(r"\d")
+_WAITING = re.compile(
+    r"\b(\d+\+? ?(min(ute)?s?|hours?|hrs?|days?|weeks?|months?)|still|waiting|yet|since|again|ages)\b"
+)
+_COMPLAINT_LOWER = re.compile(CUES[2][1].pattern)
+# Word sets looked up on one tokenisation (a set lookup per word is several times cheaper than an alternation regex).
+_FIRST_PERSON = frozenset({"i", "i'm", "i've", "i'd", "im", "me", "my", "mine", "we", "our", "us"})
+_POLITE = frozenset({"thanks", "thank", "thx", "love", "great", "awesome", "amazing", "lol", "haha", "congrats"})
+_NEGATION_WORDS = _NEGATORS | {"nothing", "nobody", "nowhere", "yet", "again", "cant", "wont", "dont", "didnt"}
+
+STYLE_NAMES: tuple[str, ...] = (
+    "starts_with_handle",
+    "care_handle",
+    "handles",
+    "url",
+    "truncated",
+    "hashtags",
+    "exclamations",
+    "questions",
+    "emphasis",
+    "caps_words",
+    "caps_share",
+    "length",
+    "words",
+    "first_person",
+    "waiting",
+    "polite",
+    "complaint_words",
+    "negations",
+    "digits",
+)
+
+STYLE_REASONS: dict[str, str] = {
+    "care_handle": "addresses a customer-care handle",
+    "waiting": "still waiting",
+    "complaint_words": "complaint or pain",
+    "emphasis": "emphatic tone",
+    "questions": "question form",
+}
+
+
+def style_row(text: str) -> list[float]:
+    """Form of a post: who it is addressed to, links, emphasis, length, and counts of pain and negation words."""
+    lowered = text.lower()
+    words = _WORD.findall(lowered)
+    letters = sum(map(str.isalpha, text))
+    capitals = sum(map(str.isupper, text))
+    shouted = sum(1 for w in text.split() if len(w) >= 3 and w.isupper())
+    return [
+        1.0 if _LEADING_HANDLE.match(text) else 0.0,
+        1.0 if _CARE_HANDLE.search(text) else 0.0,
+        math.log1p(text.count("@")),
+        1.0 if _URL.search(lowered) else 0.0,
+        1.0 if text.rstrip().endswith(("…", "...")) or "… http" in text else 0.0,
+        math.log1p(text.count("#")),
+        math.log1p(text.count("!")),
+        math.log1p(text.count("?")),
+        1.0 if _EMPHASIS.search(text) else 0.0,
+        math.log1p(shouted),
+        capitals / letters if letters else 0.0,
+        math.log1p(len(text)),
+        math.log1p(len(words)),
+        math.log1p(sum(1 for w in words if w in _FIRST_PERSON)),
+        math.log1p(len(_WAITING.findall(lowered))),
+        math.log1p(sum(1 for w in words if w in _POLITE)),
+        math.log1p(len(_COMPLAINT_LOWER.findall(lowered))),
+        math.log1p(sum(1 for w in words if w in _NEGATION_WORDS or w.endswith("n't"))),
+        1.0 if _DIGIT.search(text) else 0.0,
+    ]
+
+
+class StyleFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Text column -> form features (addressee, links, emphasis, length, lexicon counts), standardised with the
+    training rows' mean and spread so they sit on one scale next to the tf-idf columns; `weight` then sets how
+    much they count against the n-grams under the classifier's one regularisation strength."""
+
+    def __init__(self, weight: float = 1.0) -> None:
+        self.weight = weight
+
+    def fit(self, X: Any, y: Any = None) -> StyleFeatures:
+        raw = self._raw(_as_texts(X))
+        self.mean_ = raw.mean(axis=0)
+        spread = raw.std(axis=0)
+        self.scale_ = np.where(spread > 0, spread, 1.0)
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        result: np.ndarray = (self._raw(_as_texts(X)) - self.mean_) * (self.weight / self.scale_)
+        return result
+
+    @staticmethod
+    def _raw(texts: list[str]) -> np.ndarray:
+        return np.asarray([style_row(t) for t in texts], dtype=np.float64).reshape(-1, len(STYLE_NAMES))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(STYLE_NAMES, dtype=object)

@@ -1,5 +1,6 @@
-"""Influencer scoring per account: reach, engagement rate, posting frequency, topical relevance and growth, with a
-tier, an authenticity check (bot-likeness, fake-follower patterns, engagement anomalies) and the reasons.
+"""Influencer scoring per account: reach, engagement rate, posting frequency, topical relevance (share of recent posts
+using the watch's terms) and follower growth over 7/30 days (from account snapshots), with a tier, an authenticity
+check (bot-likeness, fake-follower patterns, engagement and growth anomalies) and the reasons.
 
 Transparent weighted signals rather than a fitted model: no public data labels "good influencer", and the
 authenticity part is measured against the labelled bot/fake sets (`crm scoring authenticity`).
@@ -9,17 +10,23 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.models import Mention, MentionMatch, PlatformAccount, utcnow
+from crm.models import Mention, MentionMatch, PlatformAccount, Watch, utcnow
+from scoring.growth import Growth, growth_by_account
 
-VERSION = "influencer-rules-1"
+VERSION = "influencer-rules-2"
+RECENT_DAYS = 90  # relevance reads the account's posts from this many days
+RECENT_POSTS = 100  # ... at most this many, newest first
+BATCH = 200
 SUSPICION_FLAG = 0.5  # suspicion at or above this sets authenticity_flag = False (not authentic)
 
 TIERS: tuple[tuple[int, str], ...] = ((10_000, "nano"), (100_000, "micro"), (500_000, "mid"), (1_000_000, "macro"))
@@ -49,8 +56,9 @@ class AccountSignals:
     has_profile_pic: bool | None = None
     username: str | None = None
     verified: bool = False
-    relevance: float | None = None  # share of seen posts that matched the watch's terms, 0..1
-    growth: float | None = None  # relative follower growth since first seen, e.g. 0.1 = +10%
+    relevance: float | None = None  # share of recent posts using the watch's terms, 0..1
+    relevant_terms: tuple[str, ...] = ()  # the watch terms those posts use most
+    growth: dict[int, Growth] = field(default_factory=dict)  # window in days -> follower growth
     sources_count: float | None = None  # distinct posting clients (automation uses several)
     likes_given: float | None = None  # posts this account has liked (X favourites_count)
 
@@ -113,6 +121,10 @@ def authenticity(s: AccountSignals) -> tuple[float, list[str]]:
         if digits >= 4 or (len(s.username) and digits / len(s.username) > 0.3):
             points += 0.8
             reasons.append("machine-like handle")
+    week = s.growth.get(7)
+    if week is not None and week.rate > 0.5 and (s.followers or 0) >= 5000:
+        points += 1.5
+        reasons.append(f"followers jumped {week.rate:.0%} within a week")
     if s.account_age_days is not None and s.account_age_days < 30 and (s.followers or 0) > 5000:
         points += 1.0
         reasons.append("new account with a large audience")
@@ -150,13 +162,14 @@ def score_account(s: AccountSignals) -> InfluencerScore:
     relevance = 0.0
     if s.relevance is not None:
         relevance = 20 * max(0.0, min(1.0, s.relevance))
-        if s.relevance >= 0.3:
-            reasons.append(f"{s.relevance:.0%} of posts on the watch's topics")
+        terms = f" ({', '.join(s.relevant_terms[:3])})" if s.relevant_terms else ""
+        reasons.append(f"topical relevance: {s.relevance:.0%} of recent posts use the watch's terms{terms}")
     growth = 0.0
-    if s.growth is not None and s.growth > 0:
-        growth = min(5.0, 50 * s.growth)
-        if s.growth >= 0.05:
-            reasons.append(f"audience grew {s.growth:.0%}")
+    if s.growth:
+        # The longer window is steadier; a new account falls back to its week.
+        trend = s.growth.get(30) or s.growth[min(s.growth)]
+        growth = min(5.0, 50 * max(0.0, trend.rate))
+        reasons.extend(g.reason() for _, g in sorted(s.growth.items()))
     total = reach + engagement + activity + relevance + growth
     if s.verified:
         reasons.append("verified")
@@ -184,9 +197,14 @@ _URL = re.compile(r"https?://", re.I)
 
 
 def signals_for(
-    account: PlatformAccount, mentions: Sequence[Mention], matched: int, now: datetime | None = None
+    account: PlatformAccount,
+    mentions: Sequence[Mention],
+    terms: Sequence[str] = (),
+    growth: dict[int, Growth] | None = None,
+    now: datetime | None = None,
 ) -> AccountSignals:
-    """Build signals from a stored account and the mentions we saw from it (matched = how many matched a watch)."""
+    """Build signals from a stored account, its recent mentions, the watch terms it is judged against and its
+    follower growth."""
     now = now or utcnow()
     age = (now - account.account_created_at).total_seconds() / 86400 if account.account_created_at else None
     profile: dict[str, Any] = account.profile or {}
@@ -198,10 +216,7 @@ def signals_for(
     if mentions:
         engagement = sum(m.likes + m.reposts + m.replies + m.quotes for m in mentions) / len(mentions)
         url_share = sum(1 for m in mentions if _URL.search(m.text)) / len(mentions)
-    growth = None
-    first = profile.get("followers_first_seen")
-    if isinstance(first, int | float) and first > 0 and account.followers is not None:
-        growth = account.followers / first - 1
+    share, used = topical_relevance([m.text for m in mentions], terms) if terms and mentions else (None, ())
     return AccountSignals(
         followers=account.followers,
         following=account.following,
@@ -214,36 +229,121 @@ def signals_for(
         has_profile_pic=profile.get("has_profile_pic") if isinstance(profile.get("has_profile_pic"), bool) else None,
         username=account.handle,
         verified=account.verified,
-        relevance=matched / len(mentions) if mentions else None,
-        growth=growth,
+        relevance=share,
+        relevant_terms=used,
+        growth=growth or {},
     )
 
 
-async def score_accounts(session: AsyncSession, account_ids: Sequence[int]) -> int:
-    """Write influencer score, tier, reasons and authenticity flag onto the accounts; returns how many."""
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
+def watch_terms(watches: Iterable[Watch]) -> list[str]:
+    """Keywords and competitor names, aliases and handles of the watches, folded and de-duplicated."""
+    terms: list[str] = []
+    for watch in watches:
+        terms.extend(str(k) for k in watch.keywords)
+        for competitor in watch.competitors:
+            terms.append(str(competitor.get("name", "")))
+            terms.extend(str(a) for a in [*competitor.get("aliases", []), *competitor.get("handles", [])])
+    return list(dict.fromkeys(f for t in terms if (f := _fold(t).strip())))
+
+
+def topical_relevance(texts: Sequence[str], terms: Sequence[str]) -> tuple[float, tuple[str, ...]]:
+    """Share of the texts that use at least one term (whole words, case and accents ignored), and the terms used
+    most, most frequent first."""
+    if not texts or not terms:
+        return 0.0, ()
+    patterns = [(t, re.compile(rf"(?<!\w){re.escape(t)}(?!\w)")) for t in terms]
+    used: Counter[str] = Counter()
+    hits = 0
+    for text in texts:
+        folded = _fold(text)
+        found = [t for t, pattern in patterns if pattern.search(folded)]
+        hits += bool(found)
+        used.update(found)
+    return hits / len(texts), tuple(t for t, _ in used.most_common())
+
+
+async def score_accounts(session: AsyncSession, account_ids: Sequence[int], *, now: datetime | None = None) -> int:
+    """Write influencer score, tier, reasons and authenticity flag onto the accounts; returns how many.
+
+    Recomputes from stored facts only, so running it twice leaves the same values."""
+    now = now or utcnow()
     done = 0
-    for account_id in account_ids:
-        account = await session.get(PlatformAccount, account_id)
-        if account is None:
+    ids = list(dict.fromkeys(account_ids))
+    active_watches: list[Watch] | None = None
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start : start + BATCH]
+        accounts = (await session.exec(select(PlatformAccount).where(col(PlatformAccount.id).in_(chunk)))).all()
+        if not accounts:
             continue
-        mentions = (await session.exec(select(Mention).where(Mention.account_id == account_id))).all()
-        ids = [m.id for m in mentions if m.id is not None]
-        matched = 0
-        if ids:
-            rows = (
-                await session.exec(select(MentionMatch.mention_id).where(col(MentionMatch.mention_id).in_(ids)))
-            ).all()
-            matched = len(set(rows))
-        result = score_account(signals_for(account, mentions, matched))
-        account.influencer_score = result.score
-        account.influencer_tier = result.tier
-        account.influencer_reasons = result.reasons
-        account.authenticity_flag = result.authentic
-        account.updated_at = utcnow()
-        session.add(account)
-        done += 1
-    await session.flush()
+        since = now - timedelta(days=RECENT_DAYS)
+        seen = func.coalesce(col(Mention.posted_at), col(Mention.fetched_at))
+        mentions = (
+            await session.exec(
+                select(Mention)
+                .where(col(Mention.account_id).in_(chunk), seen >= since)
+                .order_by(col(Mention.account_id), seen.desc(), col(Mention.id).desc())
+            )
+        ).all()
+        by_account: dict[int, list[Mention]] = {}
+        for mention in mentions:
+            posts = by_account.setdefault(mention.account_id or 0, [])
+            if len(posts) < RECENT_POSTS:
+                posts.append(mention)
+        mention_ids = [m.id for posts in by_account.values() for m in posts if m.id is not None]
+        watch_of: dict[int, set[int]] = {}
+        if mention_ids:
+            for mention_id, watch_id in (
+                await session.exec(
+                    select(MentionMatch.mention_id, MentionMatch.watch_id).where(
+                        col(MentionMatch.mention_id).in_(mention_ids)
+                    )
+                )
+            ).all():
+                watch_of.setdefault(mention_id, set()).add(watch_id)
+        wanted = {w for ws in watch_of.values() for w in ws}
+        watches = {w.id: w for w in (await session.exec(select(Watch).where(col(Watch.id).in_(wanted)))).all() if w.id}
+        growth = await growth_by_account(session, {a.id: a.followers for a in accounts if a.id is not None}, now=now)
+        for account in accounts:
+            assert account.id is not None
+            posts = by_account.get(account.id, [])
+            matched = {w for m in posts for w in watch_of.get(m.id or 0, set())}
+            if matched:
+                judged = [watches[w] for w in sorted(matched) if w in watches]
+            else:
+                # An account we only know from elsewhere is judged against every live watch.
+                if active_watches is None:
+                    query = select(Watch).where(col(Watch.active).is_(True), col(Watch.deleted_at).is_(None))
+                    active_watches = list((await session.exec(query)).all())
+                judged = active_watches
+            signals = signals_for(account, posts, watch_terms(judged), growth.get(account.id), now)
+            result = score_account(signals)
+            account.influencer_score = result.score
+            account.influencer_tier = result.tier
+            account.influencer_reasons = result.reasons
+            account.authenticity_flag = result.authentic
+            account.updated_at = now
+            session.add(account)
+            done += 1
+        await session.flush()
     return done
+
+
+async def recently_active_accounts(session: AsyncSession, *, days: int = RECENT_DAYS) -> list[int]:
+    """Accounts with a mention seen in the last `days`: the ones the nightly influencer job refreshes."""
+    since = utcnow() - timedelta(days=days)
+    query = (
+        select(Mention.account_id)
+        .where(
+            col(Mention.account_id).is_not(None),
+            or_(col(Mention.posted_at) >= since, col(Mention.fetched_at) >= since),
+        )
+        .distinct()
+    )
+    return sorted(int(i) for i in (await session.exec(query)).all() if i is not None)
 
 
 # ---------------------------------------------------------------------------- labelled account sets

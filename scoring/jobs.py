@@ -14,7 +14,7 @@ from sqlmodel import select
 from crm.db import session_scope
 from crm.models import Lead, PlatformAccount
 from crm.settings import Settings
-from scoring.influencer import score_accounts
+from scoring.influencer import recently_active_accounts, score_accounts
 from scoring.lifecycle import retrain_from_outcomes
 from scoring.registry import ModelCache
 from scoring.service import open_lead_ids
@@ -54,9 +54,20 @@ async def rescore_open_leads(ctx: dict[str, Any]) -> int:
     return done
 
 
-async def score_influencers(ctx: dict[str, Any], account_ids: list[int]) -> int:
-    async with session_scope(ctx["sessionmaker"]) as session:
-        return await score_accounts(session, account_ids)
+async def score_influencers(ctx: dict[str, Any], account_ids: list[int] | None = None) -> int:
+    """Rescore the given accounts, or (cron) every account seen in the last 90 days, committing per batch.
+
+    Growth and relevance move with time and new posts; the job only recomputes stored facts, so a second run
+    (or two workers racing) writes the same values."""
+    if account_ids is None:
+        async with session_scope(ctx["sessionmaker"]) as session:
+            account_ids = await recently_active_accounts(session)
+    done = 0
+    for start in range(0, len(account_ids), RESCORE_BATCH):
+        async with session_scope(ctx["sessionmaker"]) as session:
+            done += await score_accounts(session, account_ids[start : start + RESCORE_BATCH])
+    log.info("influencers scored", accounts=done)
+    return done
 
 
 async def retrain_warm_lead(ctx: dict[str, Any]) -> str:
@@ -73,4 +84,8 @@ async def retrain_warm_lead(ctx: dict[str, Any]) -> str:
 
 
 FUNCTIONS: list[Any] = [score_lead, rescore_open_leads, score_influencers, retrain_warm_lead]
-CRON_JOBS: list[Any] = [cron(retrain_warm_lead, hour={3}, minute={17}, run_at_startup=False, unique=True)]
+CRON_JOBS: list[Any] = [
+    cron(retrain_warm_lead, hour={3}, minute={17}, run_at_startup=False, unique=True),
+    # Nightly, after the day's snapshots are in; `unique` keeps two workers from starting it at once.
+    cron(score_influencers, hour={4}, minute={7}, run_at_startup=False, unique=True),
+]

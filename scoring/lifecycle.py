@@ -14,6 +14,7 @@ import sklearn
 from sklearn.model_selection import train_test_split
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm import audit
 from crm.models import ModelStatus
 from scoring import artifacts, registry
 from scoring.dataset import data_hash, outcome_frame, outcome_labels
@@ -71,6 +72,8 @@ def train_and_save(
         "split": {"test_size": test_size, "seed": SEED, "stratified": True},
         "sources": sources or [],
         "train_seconds": round(result.seconds, 2),
+        # How C, the n-gram range and the threshold were chosen (training rows only), for the model card.
+        "selection": result.selection,
         "created_at": datetime.now(UTC).isoformat(),
     }
     saved = artifacts.save(result.model, out, meta)
@@ -121,6 +124,14 @@ async def retrain_from_outcomes(
         active_metrics = metrics(y_held, old.predict_proba(held), old.threshold)
     if active_metrics is None or not_worse(candidate_metrics, active_metrics):
         await registry.promote(session, version)
+        audit.record(
+            session,
+            "model.promote",
+            actor="scoring-retrain",
+            object_type="model_version",
+            object_id=row.id,
+            detail={"name": row.name, "version": version, "previous": current.version if current else None},
+        )
         return RetrainOutcome("promoted", version, len(labels), candidate_metrics, active_metrics)
     row.status = ModelStatus.REJECTED.value
     session.add(row)

@@ -6,10 +6,10 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
 
 from crm.db import make_sessionmaker, session_scope
-from crm.models import QuarantinedPayload, Role
+from crm.models import AccountSnapshot, PlatformAccount, QuarantinedPayload, Role
 from crm.privacy import is_suppressed
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller
@@ -141,6 +141,37 @@ async def test_erasure_removes_the_person_everywhere_and_keeps_only_a_suppressio
     ).status_code == 404
     audit = (await client.get("/api/v1/audit", params={"action": "contact.erased"}, headers=admin.headers)).json()
     assert audit["items"][0]["object_id"] == str(lead["contact_id"])
+
+
+async def test_erasure_deletes_the_persons_follower_history_and_keeps_everyone_elses(
+    client: AsyncTestClient[Any], admin: Caller, engine: AsyncEngine
+) -> None:
+    lead = await lead_with_conversation(client, admin)
+    other = {**MENTION, "id": "m-2", "author": {"handle": "someone_else", "followers": 50}}
+    watch_id = lead["watch_id"]
+    imported = await client.post(
+        f"/api/v1/watches/{watch_id}/mentions/import", content=json.dumps(other), headers=admin.headers
+    )
+    assert imported.status_code == 200, imported.text
+
+    async def snapshots_by_handle() -> dict[str, list[int | None]]:
+        async with session_scope(make_sessionmaker(engine)) as db:
+            rows = await db.exec(
+                select(PlatformAccount.handle, AccountSnapshot.followers).join(
+                    AccountSnapshot,
+                    AccountSnapshot.account_id == PlatformAccount.id,  # type: ignore[arg-type]
+                )
+            )
+            found: dict[str, list[int | None]] = {}
+            for handle, followers in rows:
+                found.setdefault(handle, []).append(followers)
+            return found
+
+    assert await snapshots_by_handle() == {"maria_ops": [2300], "someone_else": [50]}
+    erased = await client.post(f"/api/v1/contacts/{lead['contact_id']}/erase", headers=admin.headers)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["erased"]["account_snapshots"] == 1
+    assert await snapshots_by_handle() == {"someone_else": [50]}
 
 
 async def test_an_erased_person_is_not_stored_again_when_they_post_later(

@@ -1,7 +1,7 @@
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.models import Lead, Mention, MentionMatch, PlatformAccount, QuarantinedPayload
+from crm.models import AccountSnapshot, Lead, Mention, MentionMatch, PlatformAccount, QuarantinedPayload
 from listeners.base import Author
 from listeners.intake import Rejected
 from listeners.store import save_mentions
@@ -146,3 +146,38 @@ async def test_an_authors_reach_is_refreshed_without_losing_what_was_known(sessi
     await session.commit()
     account = (await session.exec(select(PlatformAccount))).one()
     assert (account.display_name, account.followers, account.following) == ("Ann", 10, 5)
+
+
+async def _snapshots(session: AsyncSession) -> list[tuple[int | None, int | None, int | None]]:
+    rows = (await session.exec(select(AccountSnapshot).order_by(col(AccountSnapshot.id)))).all()
+    return [(s.followers, s.following, s.posts_count) for s in rows]
+
+
+async def test_an_author_seen_again_with_new_follower_figures_gets_a_second_snapshot(session: AsyncSession) -> None:
+    watch = await make_watch(session)
+    await save_mentions(session, watch, [mention("1", author=Author(handle="ann", followers=100, following=7))])
+    await save_mentions(session, watch, [mention("2", author=Author(handle="ann", followers=140))])
+    await session.commit()
+    account = (await session.exec(select(PlatformAccount))).one()
+    snapshots = (await session.exec(select(AccountSnapshot))).all()
+    assert {s.account_id for s in snapshots} == {account.id}
+    # A figure the platform did not send keeps its last known value.
+    assert await _snapshots(session) == [(100, 7, None), (140, 7, None)]
+
+
+async def test_ingesting_an_author_with_unchanged_figures_records_no_snapshot(session: AsyncSession) -> None:
+    watch = await make_watch(session)
+    await save_mentions(session, watch, [mention("1", author=Author(handle="ann", followers=100, posts_count=9))])
+    before = await _snapshots(session)
+    await save_mentions(
+        session,
+        watch,
+        [
+            mention("2", author=Author(handle="ann", followers=100, posts_count=9)),
+            mention("3", author=Author(handle="ann", followers=None)),
+            mention("4", author=Author(handle="bob")),  # no figures at all: nothing to record
+        ],
+    )
+    await session.commit()
+    assert before == [(100, None, 9)]
+    assert await _snapshots(session) == before

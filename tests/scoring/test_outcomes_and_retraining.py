@@ -2,9 +2,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 
 from crm.db import make_sessionmaker, session_scope
-from crm.models import Conversation, Message, ModelStatus, StageChange, utcnow
+from crm.models import AuditEvent, Conversation, Message, ModelStatus, StageChange, utcnow
 from scoring import registry
 from scoring.dataset import load_labelled, outcome_frame, outcome_labels
 from scoring.lifecycle import retrain_from_outcomes
@@ -70,6 +71,8 @@ async def test_the_retrain_job_promotes_a_first_model_and_waits_for_new_labels(
         active = await registry.active(session)
         assert active is not None and active.version == first.version and active.metrics["n_labels"] == 120
         assert active.data_hash and active.sha256 and active.status == ModelStatus.ACTIVE.value
+        audited = (await session.exec(select(AuditEvent).where(AuditEvent.action == "model.promote"))).all()
+        assert [(e.actor, e.detail["version"]) for e in audited] == [("scoring-retrain", first.version)]
         again = await retrain_from_outcomes(session, tmp_path, min_new_labels=50)
         assert again.status == "skipped"
 

@@ -64,3 +64,20 @@ async def test_register_promote_and_rollback_from_the_command_line(settings: Set
     assert "wl-test-1 is active" in await in_thread("promote", "wl-test-1")
     assert "active" in await in_thread("list")
     assert "rolled back to the baseline" in await in_thread("rollback")
+
+    from sqlmodel import col, select
+
+    from crm.db import make_engine, make_sessionmaker, session_scope
+    from crm.models import AuditEvent
+
+    engine = make_engine(settings)
+    try:
+        async with session_scope(make_sessionmaker(engine)) as session:
+            query = select(AuditEvent).where(col(AuditEvent.action).startswith("model.")).order_by(col(AuditEvent.id))
+            events = (await session.exec(query)).all()
+    finally:
+        await engine.dispose()
+    assert [(e.action, e.actor, e.detail["version"]) for e in events] == [
+        ("model.promote", "cli", "wl-test-1"),
+        ("model.rollback", "cli", "wl-test-1"),
+    ]

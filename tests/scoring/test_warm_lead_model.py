@@ -110,3 +110,49 @@ def test_batch_reasons_match_one_row_reasons_even_for_empty_posts(trained_dir: P
     batch = model.score_records(rows)
     assert [p.reasons for p in batch] == [model.score_records([r])[0].reasons for r in rows]
     assert batch[1].score > batch[2].score
+
+
+def test_training_chooses_c_ngrams_form_weight_and_threshold_by_cross_validation_on_its_rows_and_records_them(
+    trained_dir: Path,
+) -> None:
+    from scoring.warm_lead import C_GRID, CHAR_RANGES, STYLE_WEIGHTS
+
+    meta = json.loads((trained_dir / artifacts.META_FILE).read_text())
+    selection = meta["selection"]
+    assert selection["method"].startswith("3-fold out-of-fold on the training rows")
+    assert selection["C"] in C_GRID and tuple(selection["char_ngram_range"]) in CHAR_RANGES
+    assert selection["style_weight"] in STYLE_WEIGHTS
+    assert len(selection["candidates"]) == len(C_GRID) * len(CHAR_RANGES) * len(STYLE_WEIGHTS)
+    setting = ("C", "char_ngram_range", "style_weight")
+    [chosen] = [c for c in selection["candidates"] if all(c[k] == selection[k] for k in setting)]
+    assert chosen["inner_cv_roc_auc"] == max(c["inner_cv_roc_auc"] for c in selection["candidates"])
+    # The chosen threshold is the model's and the one its held-out metrics were measured at.
+    assert meta["threshold"] == selection["threshold"] == meta["metrics"]["threshold"]
+    model = artifacts.load(trained_dir)
+    assert model.threshold == meta["threshold"]
+    assert selection["C"] == model.pipeline.named_steps["classifier"].C
+    fitted_style = model.pipeline.named_steps["features"].named_transformers_["style"]
+    assert fitted_style.weight == selection["style_weight"]
+
+
+def test_a_fixed_c_and_form_weight_skip_the_search(tmp_path: Path) -> None:
+    from scoring.warm_lead import train
+
+    df = complaints(n=300, seed=11)
+    result = train(df[["text"]], df["complaint"].to_numpy(), version="fixed", c=1.5, style_weight=0.2)
+    assert [(c["C"], c["style_weight"]) for c in result.selection["candidates"]] == [(1.5, 0.2)]
+    assert result.model.pipeline.named_steps["classifier"].C == 1.5
+    assert result.model.pipeline.named_steps["features"].named_transformers_["style"].weight == 0.2
+
+
+def test_form_features_read_the_addressee_emphasis_links_and_waiting_of_a_post() -> None:
+    from scoring.features import STYLE_NAMES, style_row
+
+    complaint = dict(
+        zip(STYLE_NAMES, style_row("@AdobeCare I have been waiting 4 hours!! Still NOT fixed?"), strict=True)
+    )
+    chatter = dict(zip(STYLE_NAMES, style_row("great game tonight lol https://t.co/abc …"), strict=True))
+    for feature in ("starts_with_handle", "care_handle", "emphasis", "waiting", "first_person", "negations", "digits"):
+        assert complaint[feature] > chatter[feature], feature
+    for feature in ("url", "truncated", "polite"):
+        assert chatter[feature] > complaint[feature], feature

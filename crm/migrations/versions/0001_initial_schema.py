@@ -293,6 +293,17 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_user_id'], ['user.id'], name=op.f('fk_webhook_subscription_created_by_user_id_user')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscription'))
     )
+    op.create_table('account_snapshot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('at', crm.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('followers', sa.Integer(), nullable=True),
+    sa.Column('following', sa.Integer(), nullable=True),
+    sa.Column('posts_count', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['account_id'], ['platform_account.id'], name=op.f('fk_account_snapshot_account_id_platform_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_account_snapshot'))
+    )
+    op.create_index('ix_account_snapshot_account_at', 'account_snapshot', ['account_id', 'at'], unique=False)
     op.create_table('listener_cursor',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('watch_id', sa.Integer(), nullable=False),
@@ -391,6 +402,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['subscription_id'], ['webhook_subscription.id'], name=op.f('fk_webhook_delivery_subscription_id_webhook_subscription')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_delivery'))
     )
+    op.create_index('ix_webhook_delivery_created_at', 'webhook_delivery', ['created_at'], unique=False)
     op.create_index(op.f('ix_webhook_delivery_event_id'), 'webhook_delivery', ['event_id'], unique=False)
     op.create_index(op.f('ix_webhook_delivery_status'), 'webhook_delivery', ['status'], unique=False)
     op.create_index(op.f('ix_webhook_delivery_subscription_id'), 'webhook_delivery', ['subscription_id'], unique=False)
@@ -423,6 +435,13 @@ def upgrade() -> None:
     sa.UniqueConstraint('external_id', name=op.f('uq_lead_external_id'))
     )
     op.create_index(op.f('ix_lead_contact_id'), 'lead', ['contact_id'], unique=False)
+    op.create_index('ix_lead_list_owner_score', 'lead', ['owner_id', sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_lead_list_score', 'lead', [sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_lead_list_stage_score', 'lead', ['stage', sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_lead_list_stage_updated', 'lead', ['stage', 'updated_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_lead_list_watch_score', 'lead', ['watch_id', sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_lead_list_watch_stage_score', 'lead', ['watch_id', 'stage', sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.create_index('ix_lead_list_watch_stage_updated', 'lead', ['watch_id', 'stage', 'updated_at', 'id'], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
     op.create_index(op.f('ix_lead_owner_id'), 'lead', ['owner_id'], unique=False)
     op.create_index(op.f('ix_lead_pipeline_id'), 'lead', ['pipeline_id'], unique=False)
     op.create_index('ix_lead_score_id', 'lead', ['score', 'id'], unique=False)
@@ -613,11 +632,19 @@ def downgrade() -> None:
     op.drop_index('ix_lead_score_id', table_name='lead')
     op.drop_index(op.f('ix_lead_pipeline_id'), table_name='lead')
     op.drop_index(op.f('ix_lead_owner_id'), table_name='lead')
+    op.drop_index('ix_lead_list_watch_stage_updated', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_lead_list_watch_stage_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_lead_list_watch_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_lead_list_stage_updated', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_lead_list_stage_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_lead_list_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
+    op.drop_index('ix_lead_list_owner_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
     op.drop_index(op.f('ix_lead_contact_id'), table_name='lead')
     op.drop_table('lead')
     op.drop_index(op.f('ix_webhook_delivery_subscription_id'), table_name='webhook_delivery')
     op.drop_index(op.f('ix_webhook_delivery_status'), table_name='webhook_delivery')
     op.drop_index(op.f('ix_webhook_delivery_event_id'), table_name='webhook_delivery')
+    op.drop_index('ix_webhook_delivery_created_at', table_name='webhook_delivery')
     op.drop_table('webhook_delivery')
     op.drop_table('routing_rule')
     op.drop_index(op.f('ix_quarantined_payload_status'), table_name='quarantined_payload')
@@ -631,6 +658,8 @@ def downgrade() -> None:
     op.drop_table('mention')
     op.drop_index(op.f('ix_listener_cursor_watch_id'), table_name='listener_cursor')
     op.drop_table('listener_cursor')
+    op.drop_index('ix_account_snapshot_account_at', table_name='account_snapshot')
+    op.drop_table('account_snapshot')
     op.drop_table('webhook_subscription')
     op.drop_index(op.f('ix_watch_owner_id'), table_name='watch')
     op.drop_table('watch')

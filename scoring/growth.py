@@ -1,0 +1,152 @@
+"""Account history for the influencer model: follower/post snapshots recorded when ingestion sees new figures, and
+follower growth over 7 and 30 days read back from them.
+
+`record_account_snapshots` is the bulk entry point for the mention store; it writes only figures that differ from
+the account's latest snapshot, so calling it twice with the same rows is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.models import AccountSnapshot, utcnow
+
+SNAPSHOT = AccountSnapshot.__table__  # type: ignore[attr-defined]
+FIGURES = ("followers", "following", "posts_count")
+WINDOWS = (7, 30)
+# A window is reported from a shorter history once it spans at least this share of it (new accounts still show
+# a trend), named with the days it really covers.
+MIN_WINDOW_SHARE = 0.5
+
+
+async def _connection(db: AsyncConnection | AsyncSession) -> AsyncConnection:
+    return await db.connection() if isinstance(db, AsyncSession) else db
+
+
+async def latest_snapshots(
+    db: AsyncConnection | AsyncSession, account_ids: Sequence[int]
+) -> dict[int, tuple[int | None, int | None, int | None]]:
+    """account id -> (followers, following, posts_count) of its newest snapshot."""
+    if not account_ids:
+        return {}
+    conn = await _connection(db)
+    table = SNAPSHOT.c
+    newest = sa.select(sa.func.max(table.id)).where(table.account_id.in_(list(account_ids))).group_by(table.account_id)
+    rows = await conn.execute(
+        sa.select(table.account_id, table.followers, table.following, table.posts_count).where(table.id.in_(newest))
+    )
+    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+
+
+async def record_account_snapshots(
+    db: AsyncConnection | AsyncSession, rows: Iterable[Mapping[str, Any]], *, at: datetime | None = None
+) -> int:
+    """Store a snapshot for each account whose figures changed since its last one; returns how many were written.
+
+    Each row names the account as `account_id` (or `id`, as the store's account rows do) and carries any of
+    followers / following / posts_count; a missing or None figure keeps the last known value."""
+    wanted: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        account_id = row.get("account_id", row.get("id"))
+        if account_id is None:
+            continue
+        figures = {name: row.get(name) for name in FIGURES}
+        if all(v is None for v in figures.values()):
+            continue
+        merged = wanted.setdefault(int(account_id), dict.fromkeys(FIGURES))
+        merged.update({k: int(v) for k, v in figures.items() if v is not None})
+    if not wanted:
+        return 0
+    conn = await _connection(db)
+    latest = await latest_snapshots(conn, list(wanted))
+    when = at or utcnow()
+    inserts = []
+    for account_id, figures in wanted.items():
+        last = latest.get(account_id)
+        if last is not None:
+            figures = {k: v if v is not None else old for (k, v), old in zip(figures.items(), last, strict=True)}
+            if tuple(figures.values()) == last:
+                continue
+        inserts.append({"account_id": account_id, "at": when, **figures})
+    if inserts:
+        await conn.execute(sa.insert(SNAPSHOT), inserts)
+    return len(inserts)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Relative follower change over a window, e.g. 0.12 = +12%, measured over `days` (may be < the window)."""
+
+    window: int
+    rate: float
+    days: float
+
+    def reason(self) -> str:
+        span = self.window if self.days >= self.window else max(1, round(self.days))
+        sign = "+" if self.rate >= 0 else ""
+        return f"followers {sign}{self.rate:.0%} in {span} days"
+
+
+def follower_growth(
+    history: Sequence[tuple[datetime, int | None]], current: int | None, now: datetime, window: int
+) -> Growth | None:
+    """Growth from the newest snapshot at least `window` days old (or the oldest one, when the history covers at
+    least half the window) to `current` followers; None without a usable base."""
+    if current is None:
+        return None
+    known = sorted((at, f) for at, f in history if f is not None and f > 0 and at <= now)
+    if not known:
+        return None
+    cutoff = now - timedelta(days=window)
+    older = [(at, f) for at, f in known if at <= cutoff]
+    base_at, base = older[-1] if older else known[0]
+    days = (now - base_at).total_seconds() / 86400
+    if days < window * MIN_WINDOW_SHARE:
+        return None
+    return Growth(window, current / base - 1, days)
+
+
+async def growth_by_account(
+    db: AsyncConnection | AsyncSession,
+    current: Mapping[int, int | None],
+    *,
+    now: datetime | None = None,
+) -> dict[int, dict[int, Growth]]:
+    """account id -> {7: Growth, 30: Growth} from its snapshots (windows without enough history are left out)."""
+    if not current:
+        return {}
+    now = now or utcnow()
+    conn = await _connection(db)
+    table = SNAPSHOT.c
+    # Snapshots inside the longest window, plus the newest one before it (the 30-day base).
+    horizon = now - timedelta(days=max(WINDOWS))
+    before = (
+        sa.select(sa.func.max(table.id))
+        .where(table.account_id.in_(list(current)), table.at <= horizon)
+        .group_by(table.account_id)
+    )
+    rows = await conn.execute(
+        sa.select(table.account_id, table.at, table.followers).where(
+            table.account_id.in_(list(current)), sa.or_(table.at > horizon, table.id.in_(before))
+        )
+    )
+    history: dict[int, list[tuple[datetime, int | None]]] = {}
+    for account_id, at, followers in rows:
+        history.setdefault(int(account_id), []).append((at, followers))
+    out: dict[int, dict[int, Growth]] = {}
+    for account_id, followers in current.items():
+        found = {
+            window: g
+            for window in WINDOWS
+            if (g := follower_growth(history.get(account_id, []), followers, now, window)) is not None
+        }
+        if found:
+            out[account_id] = found
+    return out
