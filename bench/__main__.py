@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 import time
@@ -17,11 +18,14 @@ def main(argv: list[str]) -> int:
     sections: dict[str, str] = {}
     for name in names:
         module = importlib.import_module(f"bench.{name}")
-        started = time.perf_counter()
+        started, load = time.perf_counter(), os.getloadavg()[0]
         print(f"== {name}", flush=True)
         table: str = module.run()
         print(table, flush=True)
-        sections[name] = f"{table}\n\n_{time.perf_counter() - started:.0f} s for this benchmark._"
+        sections[name] = (
+            f"{table}\n\n_{time.perf_counter() - started:.0f} s for this benchmark; the 1-minute load average was "
+            f"{load:.1f} on this machine's {os.cpu_count()} cores when it started._"
+        )
     write_report(Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md", sections)
     return 0
 

@@ -274,13 +274,13 @@ def run() -> str:
         [[N_MEMORY, small[0], small[1], small[2]], [N_MEMORY * 10, large[0], large[1], large[2]]],
     )
     notes = (
-        "Measured on the shared 2-core machine while other work ran (load average about 5), so absolute rates are low "
-        "and noisy; the ratio to the raw insert measured in the same run is the figure to read. Sentiment (VADER) "
+        "Absolute rates move with whatever else the 2-core machine runs (the load average is under the table); "
+        "the ratio to the raw insert measured in the same run is the figure to read. Sentiment (VADER) "
         "and lingua language detection are not on this path: the cheap stopword vote places most texts, lingua runs "
         "only for language-restricted watches on texts the vote cannot place, and `analyse_mentions` fills sentiment "
         "after commit. Where the time goes on SQLite: replaying this path's own statements through stdlib sqlite3 "
         "costs about 90 us of database CPU per mention with new authors (mention insert 24, lead 15 at 0.54 leads "
-        "per mention with nine indexes, account 9, webhook events 6, contact 5, change log 5, account refresh 5, "
+        "per mention with its list indexes, account 9, webhook events 6, contact 5, change log 5, account refresh 5, "
         "matches 5, lookups 9) against about 25 us for the raw insert, so with this schema the path tops out near "
         "30% of the raw rate however little Python it runs; the Python side (match, normalise, hash, row tuples, "
         "driver calls) is a further 60-90 us per mention, a quarter of it matching and tokenising."

@@ -81,7 +81,7 @@ def run() -> str:
         f"{N_POSTS:,} posts of 8-40 words; {N_TERMS} terms (10% two-word phrases, some #hashtags and @handles). "
         "The substring scan matches more posts because it also hits terms inside longer words ('crm' in 'crmx'); "
         "the matcher matches whole words, folds accents, and its cost per post grows with the post's length, not "
-        "the number of terms. Measured on the shared 2-core machine under load from other work."
+        "the number of terms."
     )
     return f"{out}\n\n{note}"
 

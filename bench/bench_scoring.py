@@ -150,5 +150,5 @@ def run() -> str:
         ],
     ]
     return table(["measure", "value", "ratio to bare", "note"], rows) + (
-        "\n\n_Measured on a 2-core machine shared with 4 other jobs; throughput medians of 7 interleaved runs._"
+        "\n\n_Throughput figures are medians of 7 interleaved runs._"
     )

@@ -174,5 +174,5 @@ def run() -> str:
         "`crm scoring train --data ../shared/data/complaints_twitter/complaints_dev.csv --label-column complaint "
         "--infer-competitors --out /tmp/wl` (seeded 80/20 split, prints held-out metrics).\n\n"
         "Influencer authenticity (transparent rules, no fitting on these sets) — `crm scoring authenticity`:\n\n"
-        f"{table(['measure', 'value'], auth_rows)}\n\n_Measured on a 2-core machine shared with other jobs._"
+        f"{table(['measure', 'value'], auth_rows)}"
     )
