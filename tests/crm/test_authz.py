@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -292,3 +294,18 @@ async def test_mentions_of_a_visible_lead_are_readable_by_its_rep(client: AsyncT
     path = f"/api/v1/mentions/{world.other_mention}"
     assert (await client.get(path, headers=world.rep_b.headers)).status_code == 200
     assert (await client.get(path, headers=world.rep_a.headers)).status_code == 404
+
+
+async def test_a_reps_lead_export_holds_only_the_leads_their_list_shows(
+    client: AsyncTestClient[Any], world: World
+) -> None:
+    response = await client.get("/api/v1/leads/export.csv", headers=world.rep_a.headers)
+    assert response.status_code == 200, response.text
+    exported = {int(row["id"]) for row in csv.DictReader(io.StringIO(response.text))}
+    assert exported == {world.team_lead, world.own_lead}
+    everything = await client.get("/api/v1/leads/export.csv", headers=world.marketer.headers)
+    assert {int(row["id"]) for row in csv.DictReader(io.StringIO(everything.text))} == {
+        world.other_lead,
+        world.team_lead,
+        world.own_lead,
+    }
