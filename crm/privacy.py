@@ -39,8 +39,6 @@ from crm.models import (
 )
 from crm.settings import Settings
 
-KINDS = ("email", "handle", "account_id", "external_id")
-
 
 def normalise(kind: str, value: str) -> str:
     """The form an identifier is hashed in: handles as `platform:handle`, lower-case, without `@`."""

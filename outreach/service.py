@@ -31,11 +31,18 @@ from outreach.replies import ReplyKind, classify_reply
 from outreach.send_policy import ensure_contactable, ensure_recipient_cooled_down, ensure_within_daily_cap
 
 
-async def conversation_for(session: AsyncSession, lead: Lead, channel: str = Channel.DM.value) -> Conversation:
-    assert lead.id is not None
-    found = (
+async def find_conversation(session: AsyncSession, lead: Lead, channel: str = Channel.DM.value) -> Conversation | None:
+    return (
         await session.exec(select(Conversation).where(Conversation.lead_id == lead.id, Conversation.channel == channel))
     ).first()
+
+
+async def conversation_for(
+    session: AsyncSession, lead: Lead, channel: str = Channel.DM.value, found: Conversation | None = None
+) -> Conversation:
+    """The lead's conversation on this channel, started if there is none yet (`found` skips the lookup)."""
+    assert lead.id is not None
+    found = found or await find_conversation(session, lead, channel)
     if found is not None:
         return found
     conversation = Conversation(
@@ -55,12 +62,8 @@ async def create_draft(
     people, the rep's daily cap and the recipient cooldown all refuse the draft with the rule that applied.
     """
     contact = ensure_contactable(await session.get(Contact, lead.contact_id))
-    existing = (
-        await session.exec(
-            select(Conversation.id).where(Conversation.lead_id == lead.id, Conversation.channel == Channel.DM.value)
-        )
-    ).first()
-    await ensure_recipient_cooled_down(session, settings, contact, existing)
+    existing = await find_conversation(session, lead)
+    await ensure_recipient_cooled_down(session, settings, contact, existing.id if existing else None)
     await ensure_within_daily_cap(session, settings, author)
     mention = await session.get(Mention, lead.first_mention_id) if lead.first_mention_id else None
     body = render_first_dm(
@@ -72,7 +75,7 @@ async def create_draft(
         ),
         template,
     )
-    conversation = await conversation_for(session, lead)
+    conversation = await conversation_for(session, lead, found=existing)
     assert conversation.id is not None and lead.id is not None
     message = Message(
         conversation_id=conversation.id,

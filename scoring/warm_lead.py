@@ -500,7 +500,3 @@ def train(
         "candidates": tried,
     }
     return TrainResult(model, time.perf_counter() - started, len(y), len(best.cal_y), selection)
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
