@@ -82,7 +82,7 @@ async def deliver_all(settings: Settings) -> int:
         enqueued = await dispatch_pending(make_sessionmaker_for(settings), queue, settings)
     finally:
         await queue.aclose()
-    worker = create_worker(settings, burst=True, handle_signals=False, poll_delay=0.01)
+    worker = create_worker(settings, burst=True, handle_signals=False, poll_delay=0.01, cron_jobs=[])
     try:
         await worker.main()
     finally:
@@ -212,7 +212,7 @@ async def test_a_failing_receiver_is_retried_with_growing_delays_then_redelivere
     receiver.status = 204
     again = await client.post(f"/api/v1/webhooks/deliveries/{failed['id']}/redeliver", headers=admin.headers)
     assert again.status_code == 201, again.text
-    worker = create_worker(quick, burst=True, handle_signals=False, poll_delay=0.01)
+    worker = create_worker(quick, burst=True, handle_signals=False, poll_delay=0.01, cron_jobs=[])
     try:
         await worker.main()
     finally:

@@ -223,7 +223,12 @@ async def test_the_poll_job_runs_in_the_worker_and_its_new_leads_get_scored(
     finally:
         await queue.aclose()
     worker = create_worker(
-        configured, burst=True, handle_signals=False, poll_delay=0.01, on_startup=startup_with_fake_platform
+        configured,
+        burst=True,
+        handle_signals=False,
+        poll_delay=0.01,
+        on_startup=startup_with_fake_platform,
+        cron_jobs=[],
     )
     try:
         await worker.main()
