@@ -13,6 +13,8 @@ become `delete`). Core bulk statements bypass the ORM, so their callers call `re
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,6 +51,16 @@ def record_change(session: AsyncSession | Session, entity: str, entity_id: int, 
         raise ValueError(f"unknown change {entity}/{op}")
     sync_session = session.sync_session if isinstance(session, AsyncSession) else session
     _merge(_pending(sync_session), (entity, int(entity_id)), op)
+
+
+def record_changes(session: AsyncSession | Session, entity: str, entity_ids: Iterable[int], op: str) -> None:
+    """`record_change` for many rows of one entity, as bulk statements create them."""
+    if entity not in ENTITIES or op not in OPS:
+        raise ValueError(f"unknown change {entity}/{op}")
+    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
+    pending = _pending(sync_session)
+    for entity_id in entity_ids:
+        _merge(pending, (entity, int(entity_id)), op)
 
 
 def _became_deleted(obj: Any) -> bool:
@@ -88,20 +100,28 @@ def _write(session: Session) -> None:
     if connection.dialect.name == "postgresql":
         # Held until commit: ids are allocated in commit order (see the module docstring).
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    now = utcnow()
-    rows = [{"entity": e, "entity_id": i, "op": op, "at": now} for (e, i), op in pending.items()]
-    _insert(connection, rows)
+    _insert(connection, pending, utcnow())
 
 
-def _insert(connection: Any, rows: list[dict[str, Any]]) -> None:
-    if connection.dialect.name == "postgresql" and len(rows) > 1:
+def _insert(connection: Any, pending: dict[tuple[str, int], str], now: datetime) -> None:
+    if connection.dialect.name == "postgresql":
         # One statement for a bulk import's thousands of rows; executemany is a round trip per row on asyncpg.
-        columns = {name: [row[name] for row in rows] for name in ("entity", "entity_id", "op", "at")}
+        columns: dict[str, list[Any]] = {"entity": [], "entity_id": [], "op": [], "at": [now] * len(pending)}
+        for (entity, entity_id), op in pending.items():
+            columns["entity"].append(entity)
+            columns["entity_id"].append(entity_id)
+            columns["op"].append(op)
         connection.execute(_BULK_INSERT, columns)
         return
-    connection.execute(sa.insert(ChangeLog.__table__), rows)  # type: ignore[attr-defined]
+    # SQLite: driver tuples, the timestamp converted once (Core would build and convert a row dict per change).
+    at = _AT.type.bind_processor(connection.dialect)(now)
+    connection.exec_driver_sql(
+        "INSERT INTO change_log (entity, entity_id, op, at) VALUES (?, ?, ?, ?)",
+        [(entity, entity_id, op, at) for (entity, entity_id), op in pending.items()],
+    )
 
 
+_AT = ChangeLog.__table__.c.at  # type: ignore[attr-defined]
 _BULK_INSERT = sa.text(
     "INSERT INTO change_log (entity, entity_id, op, at) SELECT * FROM unnest("
     "CAST(:entity AS text[]), CAST(:entity_id AS bigint[]), CAST(:op AS text[]), CAST(:at AS timestamptz[]))"

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Imported for their Session events: the sync change log and the webhook outbox's lead.created/lead.assigned.
@@ -65,3 +65,19 @@ async def session_scope(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSessio
         except BaseException:
             await session.rollback()
             raise
+
+
+async def begin_writing(conn: AsyncConnection) -> None:
+    """On SQLite, open the write transaction now if none is open; elsewhere a no-op.
+
+    Python's sqlite3 driver sends BEGIN only before its first INSERT, UPDATE or DELETE. A SAVEPOINT issued before
+    that starts the transaction itself, and SQLite commits when that outermost savepoint is released: a rollback
+    of the surrounding unit of work would then keep the savepoint's rows. Code that writes inside `begin_nested`
+    calls this first. BEGIN IMMEDIATE takes the write lock up front (waiting out busy_timeout), so the transaction
+    never has to upgrade a read snapshot another writer has moved past.
+    """
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    if not raw.driver_connection.in_transaction:  # type: ignore[union-attr]
+        await conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -203,6 +203,8 @@ class PlatformAccount(SQLModel, table=True):
     verified: bool = False
     dm_open: bool = False
     account_created_at: datetime | None = ts_field()
+    # When the figures were last kept as an AccountSnapshot: ingestion keeps at most one a day (scoring.growth).
+    snapshot_at: datetime | None = ts_field()
     influencer_score: float | None = None
     influencer_tier: str | None = Field(default=None, max_length=10)
     influencer_reasons: list[str] = json_field(list)

@@ -13,9 +13,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.models import Lead, WebhookEvent, utcnow
+from crm.models import Lead, WebhookEvent, WebhookSubscription, utcnow
 
 EVENT_TYPES = (
     "lead.created",
@@ -33,6 +34,19 @@ def emit(session: AsyncSession | Session, event_type: str, payload: dict[str, An
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event {event_type!r}")
     session.add(WebhookEvent(type=event_type, payload=payload, created_at=utcnow()))
+
+
+async def subscribed_event_types(session: AsyncSession) -> set[str]:
+    """The event types at least one active subscription receives, for bulk writers that skip the rest."""
+    found = await session.exec(
+        select(WebhookSubscription.events).where(
+            col(WebhookSubscription.active).is_(True), col(WebhookSubscription.deleted_at).is_(None)
+        )
+    )
+    wanted: set[str] = set()
+    for events in found:
+        wanted.update(EVENT_TYPES if "*" in events else events)
+    return wanted
 
 
 def lead_payload(lead: Lead) -> dict[str, Any]:

@@ -150,7 +150,7 @@ async def erase_contact(session: AsyncSession, settings: Settings, contact: Cont
         # The (platform, handle) pair is unique, so the handle becomes a placeholder rather than empty.
         account.handle, account.external_id = f"erased-{account.id}", None
         account.display_name, account.bio, account.profile_url, account.profile = "", "", "", {}
-        account.followers = account.following = account.posts_count = None
+        account.followers = account.following = account.posts_count = account.snapshot_at = None
         account.influencer_reasons, account.updated_at = [], now
         session.add(account)
     for lead in leads:

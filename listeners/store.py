@@ -25,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.changelog import record_change
+from crm.changelog import record_changes
+from crm.db import begin_writing
 from crm.models import (
+    AccountSnapshot,
     Contact,
     Lead,
     Mention,
@@ -39,6 +41,7 @@ from crm.models import (
     WebhookEvent,
     utcnow,
 )
+from crm.outbox import subscribed_event_types
 from crm.pipeline import default_pipeline
 from crm.privacy import suppression_hash
 from crm.routing import assign_new_lead
@@ -57,7 +60,7 @@ from listeners.normalise import (
     hash_tokens,
 )
 from listeners.query import tokenize
-from scoring.growth import record_account_snapshots
+from scoring.growth import SNAPSHOT_INTERVAL, snapshot_figures
 
 __all__ = ["BATCH_SIZE", "SaveResult", "batched", "content_hash", "quarantine", "save_mentions"]
 
@@ -76,6 +79,7 @@ LEAD = Lead.__table__  # type: ignore[attr-defined]
 MATCH = MentionMatch.__table__  # type: ignore[attr-defined]
 QUARANTINE = QuarantinedPayload.__table__  # type: ignore[attr-defined]
 EVENT = WebhookEvent.__table__  # type: ignore[attr-defined]
+SNAPSHOT = AccountSnapshot.__table__  # type: ignore[attr-defined]
 
 REFRESHED = ("display_name", "bio", "profile_url", "external_id", "followers", "following", "posts_count")
 FLAGS = ("verified", "dm_open")
@@ -108,7 +112,17 @@ MENTION_INSERT = BulkInsert(
 )
 ACCOUNT_INSERT = BulkInsert(
     ACCOUNT,
-    ["platform", "handle", "contact_id", *REFRESHED, *FLAGS, "account_created_at", "created_at", "updated_at"],
+    [
+        "platform",
+        "handle",
+        "contact_id",
+        *REFRESHED,
+        *FLAGS,
+        "account_created_at",
+        "snapshot_at",
+        "created_at",
+        "updated_at",
+    ],
     ["platform", "handle"],
 )
 CONTACT_INSERT = BulkInsert(CONTACT, ["display_name", "created_at", "updated_at"])
@@ -131,11 +145,16 @@ LEAD_INSERT = BulkInsert(
     ["contact_id", "watch_id"],
 )
 EVENT_INSERT = BulkInsert(EVENT, ["type", "payload", "created_at"])
+SNAPSHOT_INSERT = BulkInsert(SNAPSHOT, ["account_id", "at", "followers", "following", "posts_count"])
 QUARANTINE_INSERT = BulkInsert(QUARANTINE, ["source", "watch_id", "reason", "body", "status", "created_at"])
 
 # The lookups the bulk path runs: (columns, table, condition with $n placeholders), see `select_in`.
 STORED = ("external_id, id, duplicate_of_id, contact_id", "mention", "platform = $1")
-ACCOUNTS = (f"id, handle, contact_id, {', '.join((*REFRESHED, *FLAGS))}", "platform_account", "platform = $1")
+ACCOUNTS = (
+    f"id, handle, contact_id, snapshot_at, {', '.join((*REFRESHED, *FLAGS))}",
+    "platform_account",
+    "platform = $1",
+)
 LINKED = ("id, handle, contact_id", "platform_account", "platform = $1")
 MATCHED = ("mention_id", "mention_match", "watch_id = $1")
 LEADS = ("contact_id", "lead", "watch_id = $1")
@@ -284,6 +303,7 @@ async def save_mentions(
     assert pipeline_id is not None
     await session.flush()
     conn = await session.connection()
+    await begin_writing(conn)  # SQLite: so the savepoints below are nested in it, not committed on release
     codec = codec_for(conn)
     result = SaveResult()
     if settings is not None:
@@ -312,17 +332,18 @@ async def save_mentions(
                     await QUARANTINE_INSERT.run(conn, [_quarantine_row(codec, source, reason, body, watch.id)])
                     result.quarantined += 1
     # Core statements bypass the ORM's change tracking: tell the sync log, and route the new leads.
-    for contact_id in result.new_contacts:
-        record_change(session, "contact", contact_id, "create")
-    for lead_id in result.new_leads:
-        record_change(session, "lead", lead_id, "create")
+    record_changes(session, "contact", result.new_contacts, "create")
+    record_changes(session, "lead", result.new_leads, "create")
     # The webhook outbox too: its ORM-level lead.created hook does not see Core inserts (same rows `emit` writes).
+    # Only for types some active subscription receives: fan-out would match the others to nobody.
+    wanted = await subscribed_event_types(session) if result.lead_payloads or result.match_payloads else set()
     stamp = codec.ts(utcnow())
-    await EVENT_INSERT.run(
-        conn,
-        [("lead.created", json_text(payload), stamp) for payload in result.lead_payloads]
-        + [("mention.matched", json_text(payload), stamp) for payload in result.match_payloads],
-    )
+    events = []
+    if "lead.created" in wanted:
+        events += [("lead.created", json_text(payload), stamp) for payload in result.lead_payloads]
+    if "mention.matched" in wanted:
+        events += [("mention.matched", json_text(payload), stamp) for payload in result.match_payloads]
+    await EVENT_INSERT.run(conn, events)
     if result.new_leads and await _routing_rules_exist(session):
         for lead_id in result.new_leads:
             lead = await session.get(Lead, lead_id)
@@ -511,15 +532,18 @@ async def _save_batch(
 
 async def _accounts(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[_Row], result: SaveResult) -> None:
     """Fill in each row's account and contact: new authors get both, known ones have their reach figures
-    refreshed when they changed."""
+    refreshed when they changed. Reach history for the influencer model's growth figures: a new author's first
+    figures become a snapshot, and a change does once the last one is SNAPSHOT_INTERVAL old."""
     latest: dict[tuple[str, str], Any] = {}
     for row in rows:
         latest[(row.platform, row.handle)] = row.item.author
     accounts: dict[tuple[str, str], tuple[int, int]] = {}
     changes: list[tuple[Any, ...]] = []
+    snapshots: list[tuple[Any, ...]] = []
     unlinked: list[tuple[str, str]] = []
+    due = codec.ts(utcnow() - SNAPSHOT_INTERVAL)  # compares with the stored value (driver form on both dialects)
     for platform, handles in _by_platform(latest).items():
-        for account_id, handle, contact_id, *current in await select_in(
+        for account_id, handle, contact_id, snapshot_at, *current in await select_in(
             conn, *ACCOUNTS, (platform,), "handle", handles
         ):
             key = (platform, handle)
@@ -540,27 +564,18 @@ async def _accounts(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[
             wanted = [new if new not in (None, "") else old for new, old in zip(given, current, strict=False)]
             wanted += (a.verified, a.dm_open)
             if wanted != current:
-                changes.append((*wanted, stamp, account_id))
-    await update_by_id(conn, ACCOUNT, [*REFRESHED, *FLAGS, "updated_at"], changes)
+                figures = snapshot_figures(given[4:7], current[4:7])
+                if figures is not None and (snapshot_at is None or snapshot_at < due):
+                    snapshots.append((account_id, stamp, *figures))
+                    snapshot_at = stamp
+                changes.append((*wanted, snapshot_at, stamp, account_id))
+    await update_by_id(conn, ACCOUNT, [*REFRESHED, *FLAGS, "snapshot_at", "updated_at"], changes)
     fresh = [key for key in latest if key not in accounts and key not in unlinked]
     if fresh or unlinked:
-        await _new_authors(conn, codec, stamp, latest, fresh, unlinked, accounts, result)
+        await _new_authors(conn, codec, stamp, latest, fresh, unlinked, accounts, snapshots, result)
     for row in rows:
         row.account_id, row.contact_id = accounts[(row.platform, row.handle)]
-    # Reach history for the influencer model's growth figures: only changed figures become a snapshot (one select
-    # and at most one insert per batch).
-    await record_account_snapshots(
-        conn,
-        [
-            {
-                "account_id": accounts[key][0],
-                "followers": a.followers,
-                "following": a.following,
-                "posts_count": a.posts_count,
-            }
-            for key, a in latest.items()
-        ],
-    )
+    await SNAPSHOT_INSERT.run(conn, snapshots)
 
 
 async def _new_authors(
@@ -571,17 +586,22 @@ async def _new_authors(
     fresh: list[tuple[str, str]],
     unlinked: list[tuple[str, str]],
     accounts: dict[tuple[str, str], tuple[int, int]],
+    snapshots: list[tuple[Any, ...]],
     result: SaveResult,
 ) -> None:
-    """A contact for every author without one, and an account for the authors never seen."""
+    """A contact for every author without one, and an account (with its first snapshot) for the authors never
+    seen."""
     needing = [*fresh, *unlinked]
     created = await CONTACT_INSERT.run_with_ids(
         conn, [((latest[key].display_name or "")[:200] or key[1][:200], stamp, stamp) for key in needing]
     )
     contact_of: dict[tuple[str, str], int] = dict(zip(needing, created, strict=True))  # type: ignore[arg-type]
     account_rows = []
+    first_figures = []
     for key in fresh:
         a = latest[key]
+        figures = snapshot_figures((a.followers, a.following, a.posts_count), None)
+        first_figures.append(figures)
         account_rows.append(
             (
                 key[0],
@@ -597,6 +617,7 @@ async def _new_authors(
                 a.verified,
                 a.dm_open,
                 codec.ts(a.account_created_at),
+                None if figures is None else stamp,
                 stamp,
                 stamp,
             )
@@ -604,11 +625,13 @@ async def _new_authors(
     ids = await ACCOUNT_INSERT.run_with_ids(conn, account_rows)
     orphans = set(contact_of.values())
     uncertain = list(unlinked)  # another writer may have linked or created these first: read them back
-    for key, account_id in zip(fresh, ids, strict=True):
+    for key, account_id, figures in zip(fresh, ids, first_figures, strict=True):
         if account_id is None:
-            uncertain.append(key)
+            uncertain.append(key)  # created by another writer, which keeps its first snapshot
         else:
             accounts[key] = (account_id, contact_of[key])
+            if figures is not None:
+                snapshots.append((account_id, stamp, *figures))
             orphans.discard(contact_of[key])
             result.new_contacts.append(contact_of[key])
     if unlinked:

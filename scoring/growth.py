@@ -1,8 +1,11 @@
 """Account history for the influencer model: follower/post snapshots recorded when ingestion sees new figures, and
 follower growth over 7 and 30 days read back from them.
 
-`record_account_snapshots` is the bulk entry point for the mention store; it writes only figures that differ from
-the account's latest snapshot, so calling it twice with the same rows is harmless.
+The mention store keeps at most one snapshot per account and SNAPSHOT_INTERVAL (its first figures, then a changed
+figure once the last snapshot is older): an active author posts many times a day, and day-level history is all the
+growth windows read. It decides with `snapshot_figures` from the figures it already holds. `record_account_snapshots`
+writes history for callers that hold only ids and figures (imports, backfills): only figures that differ from the
+latest snapshot, so calling it twice with the same rows is harmless.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from crm.models import AccountSnapshot, utcnow
 SNAPSHOT = AccountSnapshot.__table__  # type: ignore[attr-defined]
 FIGURES = ("followers", "following", "posts_count")
 WINDOWS = (7, 30)
+SNAPSHOT_INTERVAL = timedelta(days=1)
 # A window is reported from a shorter history once it spans at least this share of it (new accounts still show
 # a trend), named with the days it really covers.
 MIN_WINDOW_SHARE = 0.5
@@ -45,36 +49,42 @@ async def latest_snapshots(
     return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
 
 
+def snapshot_figures(given: Sequence[int | None], last: Sequence[int | None] | None) -> tuple[int | None, ...] | None:
+    """The (followers, following, posts_count) to snapshot when `given` arrives after `last`, or None when nothing
+    changed. A figure the platform did not send (None) keeps its last known value."""
+    if last is not None:
+        merged = tuple(old if new is None else new for new, old in zip(given, last, strict=True))
+        return None if merged == tuple(last) else merged
+    return None if all(v is None for v in given) else tuple(given)
+
+
 async def record_account_snapshots(
     db: AsyncConnection | AsyncSession, rows: Iterable[Mapping[str, Any]], *, at: datetime | None = None
 ) -> int:
     """Store a snapshot for each account whose figures changed since its last one; returns how many were written.
 
-    Each row names the account as `account_id` (or `id`, as the store's account rows do) and carries any of
-    followers / following / posts_count; a missing or None figure keeps the last known value."""
-    wanted: dict[int, dict[str, Any]] = {}
+    Each row names the account as `account_id` (or `id`) and carries any of followers / following / posts_count;
+    a missing or None figure keeps the last known value."""
+    wanted: dict[int, list[int | None]] = {}
     for row in rows:
         account_id = row.get("account_id", row.get("id"))
         if account_id is None:
             continue
-        figures = {name: row.get(name) for name in FIGURES}
-        if all(v is None for v in figures.values()):
-            continue
-        merged = wanted.setdefault(int(account_id), dict.fromkeys(FIGURES))
-        merged.update({k: int(v) for k, v in figures.items() if v is not None})
+        merged = wanted.setdefault(int(account_id), [None] * len(FIGURES))
+        for i, name in enumerate(FIGURES):
+            if row.get(name) is not None:
+                merged[i] = int(row[name])
+    wanted = {k: v for k, v in wanted.items() if any(f is not None for f in v)}
     if not wanted:
         return 0
     conn = await _connection(db)
     latest = await latest_snapshots(conn, list(wanted))
     when = at or utcnow()
     inserts = []
-    for account_id, figures in wanted.items():
-        last = latest.get(account_id)
-        if last is not None:
-            figures = {k: v if v is not None else old for (k, v), old in zip(figures.items(), last, strict=True)}
-            if tuple(figures.values()) == last:
-                continue
-        inserts.append({"account_id": account_id, "at": when, **figures})
+    for account_id, given in wanted.items():
+        figures = snapshot_figures(given, latest.get(account_id))
+        if figures is not None:
+            inserts.append({"account_id": account_id, "at": when, **dict(zip(FIGURES, figures, strict=True))})
     if inserts:
         await conn.execute(sa.insert(SNAPSHOT), inserts)
     return len(inserts)

@@ -238,6 +238,8 @@ async def test_sending_and_replying_emit_message_and_stage_events_in_the_outbox(
 ) -> None:
     from tests.crm.test_privacy import lead_with_conversation
 
+    async with session_scope(make_sessionmaker(engine)) as db:  # the bulk mention path writes subscribed types only
+        db.add(WebhookSubscription(url="https://hooks.example.org/in", events=["*"], secret="s" * 32))
     lead = await lead_with_conversation(client, admin)
     async with session_scope(make_sessionmaker(engine)) as db:
         events = list(await db.exec(select(WebhookEvent).order_by(col(WebhookEvent.id))))

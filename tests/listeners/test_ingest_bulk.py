@@ -2,10 +2,21 @@
 
 from datetime import UTC, datetime, timedelta, timezone
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.models import ChangeLog, Contact, Lead, Mention, PlatformAccount, WebhookEvent
+from crm.db import make_sessionmaker, session_scope
+from crm.models import (
+    ChangeLog,
+    Contact,
+    Lead,
+    Mention,
+    MentionMatch,
+    PlatformAccount,
+    WebhookEvent,
+    WebhookSubscription,
+)
 from listeners.base import Author
 from listeners.bulk_insert import BulkInsert, codec_for, json_text
 from listeners.store import MENTION, save_mentions
@@ -81,8 +92,13 @@ async def test_a_known_account_without_a_contact_gets_one_and_keeps_its_id(sessi
     assert contacts == [contact.id, account.contact_id]
 
 
+def subscription(*events: str, active: bool = True) -> WebhookSubscription:
+    return WebhookSubscription(url="https://hooks.example.org/in", events=list(events), secret="s" * 32, active=active)
+
+
 async def test_a_batch_writes_one_event_and_one_change_per_new_lead_and_contact(session: AsyncSession) -> None:
     watch = await make_watch(session)
+    session.add(subscription("*"))
     items = [mention(f"m-{i}", f"crm question number {i}", handle=f"author{i % 3}") for i in range(9)]
     items += [mention("off", "nothing relevant here", handle="quiet")]
     result = await save_mentions(session, watch, items)
@@ -100,6 +116,40 @@ async def test_a_batch_writes_one_event_and_one_change_per_new_lead_and_contact(
         [("lead", i, "create") for i in leads] + [("contact", i, "create") for i in result.new_contacts]
     )
     assert len(result.new_contacts) == 4  # three authors who matched and the quiet one
+
+
+async def test_a_batch_writes_only_the_events_some_active_subscription_receives(session: AsyncSession) -> None:
+    watch = await make_watch(session)
+    session.add(subscription("lead.created"))
+    session.add(subscription("mention.matched", active=False))
+    first = await save_mentions(session, watch, [mention("a", "crm question", handle="ana")])
+    await session.commit()
+    types = (await session.exec(select(WebhookEvent.type))).all()
+    assert types == ["lead.created"] and len(first.new_leads) == 1 and first.matched == 1
+
+    for sub in (await session.exec(select(WebhookSubscription))).all():
+        sub.active = False
+    await session.commit()
+    second = await save_mentions(session, watch, [mention("b", "crm question", handle="bo")])
+    await session.commit()
+    assert len(second.new_leads) == 1
+    assert (await session.exec(select(WebhookEvent.type))).all() == ["lead.created"]  # nobody listens: no event
+
+
+async def test_a_batch_rolled_back_after_it_was_saved_leaves_nothing_behind(engine: AsyncEngine) -> None:
+    sessionmaker = make_sessionmaker(engine)
+    async with session_scope(sessionmaker) as session:
+        watch = await make_watch(session)
+    try:
+        async with session_scope(sessionmaker) as session:
+            result = await save_mentions(session, watch, [mention("a", "crm question"), mention("b", "crm too")])
+            assert len(result.new_mentions) == 2 and result.new_leads
+            raise RuntimeError("the unit of work fails after the batch was written")
+    except RuntimeError:
+        pass
+    async with session_scope(sessionmaker) as session:
+        for table in (Mention, MentionMatch, Lead, Contact, PlatformAccount, ChangeLog):
+            assert (await session.exec(select(table))).all() == [], table.__name__
 
 
 async def test_a_naive_author_timestamp_is_refused_for_that_row_only(session: AsyncSession) -> None:

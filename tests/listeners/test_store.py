@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -5,6 +7,7 @@ from crm.models import AccountSnapshot, Lead, Mention, MentionMatch, PlatformAcc
 from listeners.base import Author
 from listeners.intake import Rejected
 from listeners.store import save_mentions
+from scoring.growth import SNAPSHOT_INTERVAL
 from tests.listeners.builders import make_watch, mention
 
 
@@ -153,9 +156,18 @@ async def _snapshots(session: AsyncSession) -> list[tuple[int | None, int | None
     return [(s.followers, s.following, s.posts_count) for s in rows]
 
 
-async def test_an_author_seen_again_with_new_follower_figures_gets_a_second_snapshot(session: AsyncSession) -> None:
+async def a_day_passes_for(session: AsyncSession, handle: str) -> None:
+    account = (await session.exec(select(PlatformAccount).where(PlatformAccount.handle == handle))).one()
+    assert account.snapshot_at is not None
+    account.snapshot_at -= SNAPSHOT_INTERVAL + timedelta(minutes=1)
+    session.add(account)
+    await session.flush()
+
+
+async def test_an_author_seen_again_a_day_later_with_new_figures_gets_a_second_snapshot(session: AsyncSession) -> None:
     watch = await make_watch(session)
     await save_mentions(session, watch, [mention("1", author=Author(handle="ann", followers=100, following=7))])
+    await a_day_passes_for(session, "ann")
     await save_mentions(session, watch, [mention("2", author=Author(handle="ann", followers=140))])
     await session.commit()
     account = (await session.exec(select(PlatformAccount))).one()
@@ -163,6 +175,22 @@ async def test_an_author_seen_again_with_new_follower_figures_gets_a_second_snap
     assert {s.account_id for s in snapshots} == {account.id}
     # A figure the platform did not send keeps its last known value.
     assert await _snapshots(session) == [(100, 7, None), (140, 7, None)]
+    assert account.snapshot_at == snapshots[-1].at
+
+
+async def test_an_author_posting_all_day_gets_one_snapshot_a_day_and_current_figures(session: AsyncSession) -> None:
+    watch = await make_watch(session)
+    for i, followers in enumerate((100, 101, 103)):
+        await save_mentions(session, watch, [mention(f"{i}", author=Author(handle="ann", followers=followers))])
+    account = (await session.exec(select(PlatformAccount))).one()
+    assert await _snapshots(session) == [(100, None, None)] and account.followers == 103
+    await a_day_passes_for(session, "ann")
+    await save_mentions(session, watch, [mention("later", author=Author(handle="ann", followers=103))])
+    assert await _snapshots(session) == [(100, None, None)]  # unchanged since yesterday's figures: nothing new
+    await save_mentions(session, watch, [mention("later-2", author=Author(handle="ann", followers=110))])
+    await save_mentions(session, watch, [mention("later-3", author=Author(handle="ann", followers=120))])
+    await session.commit()
+    assert await _snapshots(session) == [(100, None, None), (110, None, None)]
 
 
 async def test_ingesting_an_author_with_unchanged_figures_records_no_snapshot(session: AsyncSession) -> None:

@@ -242,6 +242,7 @@ def upgrade() -> None:
     sa.Column('verified', sa.Boolean(), nullable=False),
     sa.Column('dm_open', sa.Boolean(), nullable=False),
     sa.Column('account_created_at', crm.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('snapshot_at', crm.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('influencer_score', sa.Float(), nullable=True),
     sa.Column('influencer_tier', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
     sa.Column('influencer_reasons', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
