@@ -409,7 +409,8 @@ class Lead(SQLModel, table=True):
         lead_list_index("ix_lead_list_score", "score", "id"),
     )
     id: int | None = Field(default=None, primary_key=True)
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    # No index of its own: the unique (contact_id, watch_id) serves lookups by contact and the foreign key.
+    contact_id: int = Field(foreign_key="contact.id")
     watch_id: int | None = Field(default=None, foreign_key="watch.id", index=True)
     pipeline_id: int = Field(foreign_key="pipeline.id", index=True)
     stage: str = Field(default="new", max_length=40, index=True)

@@ -435,7 +435,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('contact_id', 'watch_id', name=op.f('uq_lead_contact_id_watch_id')),
     sa.UniqueConstraint('external_id', name=op.f('uq_lead_external_id'))
     )
-    op.create_index(op.f('ix_lead_contact_id'), 'lead', ['contact_id'], unique=False)
     op.create_index('ix_lead_list_owner_score', 'lead', ['owner_id', sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_lead_list_score', 'lead', [sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
     op.create_index('ix_lead_list_stage_score', 'lead', ['stage', sa.literal_column('score DESC NULLS LAST'), sa.literal_column('id DESC')], unique=False, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
@@ -640,7 +639,6 @@ def downgrade() -> None:
     op.drop_index('ix_lead_list_stage_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_lead_list_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
     op.drop_index('ix_lead_list_owner_score', table_name='lead', postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
-    op.drop_index(op.f('ix_lead_contact_id'), table_name='lead')
     op.drop_table('lead')
     op.drop_index(op.f('ix_webhook_delivery_subscription_id'), table_name='webhook_delivery')
     op.drop_index(op.f('ix_webhook_delivery_status'), table_name='webhook_delivery')
