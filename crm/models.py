@@ -333,7 +333,7 @@ class MentionMatch(SQLModel, table=True):
     __tablename__ = "mention_match"
     __table_args__ = (sa.UniqueConstraint("mention_id", "watch_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    mention_id: int = Field(foreign_key="mention.id", index=True)
+    mention_id: int = Field(foreign_key="mention.id")  # the unique (mention_id, watch_id) indexes it
     watch_id: int = Field(foreign_key="watch.id", index=True)
     matched_terms: list[str] = json_field(list)
     matched_competitors: list[str] = json_field(list)

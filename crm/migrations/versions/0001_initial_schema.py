@@ -460,7 +460,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mention_match')),
     sa.UniqueConstraint('mention_id', 'watch_id', name=op.f('uq_mention_match_mention_id_watch_id'))
     )
-    op.create_index(op.f('ix_mention_match_mention_id'), 'mention_match', ['mention_id'], unique=False)
     op.create_index(op.f('ix_mention_match_watch_id'), 'mention_match', ['watch_id'], unique=False)
     op.create_table('webhook_attempt',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -624,7 +623,6 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_webhook_attempt_delivery_id'), table_name='webhook_attempt')
     op.drop_table('webhook_attempt')
     op.drop_index(op.f('ix_mention_match_watch_id'), table_name='mention_match')
-    op.drop_index(op.f('ix_mention_match_mention_id'), table_name='mention_match')
     op.drop_table('mention_match')
     op.drop_index(op.f('ix_lead_watch_id'), table_name='lead')
     op.drop_index('ix_lead_updated_id', table_name='lead')
