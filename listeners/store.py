@@ -172,9 +172,9 @@ class SaveResult:
     reposts: int = 0
     suppressed: int = 0
     new_contacts: list[int] = field(default_factory=list)
-    # Webhook event payloads (lead.created, mention.matched), written with the batch's other rows.
-    lead_payloads: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    match_payloads: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # What the webhook events (mention.matched, lead.created) describe; payloads are built only for subscribed types.
+    matched_rows: list[_Row] = field(default_factory=list, repr=False)
+    opened: list[tuple[int, int, str]] = field(default_factory=list, repr=False)  # lead id, contact id, platform
 
 
 class _Row:
@@ -336,13 +336,16 @@ async def save_mentions(
     record_changes(session, "lead", result.new_leads, "create")
     # The webhook outbox too: its ORM-level lead.created hook does not see Core inserts (same rows `emit` writes).
     # Only for types some active subscription receives: fan-out would match the others to nobody.
-    wanted = await subscribed_event_types(session) if result.lead_payloads or result.match_payloads else set()
+    wanted = await subscribed_event_types(session) if result.opened or result.matched_rows else set()
     stamp = codec.ts(utcnow())
     events = []
     if "lead.created" in wanted:
-        events += [("lead.created", json_text(payload), stamp) for payload in result.lead_payloads]
+        events += [
+            ("lead.created", json_text(lead_created(lead_id, contact_id, watch.id, pipeline_id, platform)), stamp)
+            for lead_id, contact_id, platform in result.opened
+        ]
     if "mention.matched" in wanted:
-        events += [("mention.matched", json_text(payload), stamp) for payload in result.match_payloads]
+        events += [("mention.matched", json_text(mention_matched(row, watch.id)), stamp) for row in result.matched_rows]
     await EVENT_INSERT.run(conn, events)
     if result.new_leads and await _routing_rules_exist(session):
         for lead_id in result.new_leads:
@@ -411,8 +414,8 @@ def _merge(total: SaveResult, part: SaveResult) -> None:
     total.quarantined += part.quarantined
     total.reposts += part.reposts
     total.new_contacts.extend(part.new_contacts)
-    total.lead_payloads.extend(part.lead_payloads)
-    total.match_payloads.extend(part.match_payloads)
+    total.opened.extend(part.opened)
+    total.matched_rows.extend(part.matched_rows)
 
 
 def _quarantine_row(codec: Codec, source: str, reason: str, body: str, watch_id: int) -> tuple[Any, ...]:
@@ -779,16 +782,7 @@ async def _matches_and_leads(
         ],
     )
     result.matched += len(fresh)
-    result.match_payloads.extend(
-        {
-            "mention_id": row.mention_id,
-            "watch_id": watch_id,
-            "platform": row.platform,
-            "matched_terms": row.match.terms,  # tuples: JSON arrays all the same
-            "matched_competitors": row.match.competitors,
-        }
-        for row in fresh
-    )
+    result.matched_rows.extend(fresh)
     openers: dict[int, _Row] = {}
     for row in fresh:
         contact_id = row.contact_id
@@ -811,15 +805,28 @@ async def _matches_and_leads(
         ((pair, i) for pair, i in zip(openers.items(), ids, strict=True) if i is not None), key=lambda p: p[1]
     ):
         result.new_leads.append(lead_id)
-        result.lead_payloads.append(
-            {
-                "lead_id": lead_id,
-                "contact_id": contact_id,
-                "watch_id": watch_id,
-                "pipeline_id": pipeline_id,
-                "stage": "new",
-                "owner_id": None,
-                "platform": row.platform,
-                "score": None,
-            }
-        )
+        result.opened.append((lead_id, contact_id, row.platform))
+
+
+def mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
+    return {
+        "mention_id": row.mention_id,
+        "watch_id": watch_id,
+        "platform": row.platform,
+        "matched_terms": row.match.terms,  # tuples: JSON arrays all the same
+        "matched_competitors": row.match.competitors,
+    }
+
+
+def lead_created(lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, platform: str) -> dict[str, Any]:
+    """The lead.created payload `crm.outbox.lead_payload` gives for a new lead, from the values the bulk path has."""
+    return {
+        "lead_id": lead_id,
+        "contact_id": contact_id,
+        "watch_id": watch_id,
+        "pipeline_id": pipeline_id,
+        "stage": "new",
+        "owner_id": None,
+        "platform": platform,
+        "score": None,
+    }
