@@ -310,6 +310,56 @@ async def _throughput(url: str, label: str, work: Path) -> list[Any]:
     ]
 
 
+FK_ROWS = 10_000
+FK_SQL = (
+    "CREATE TABLE fk_parent (id INTEGER PRIMARY KEY, name TEXT)",
+    "CREATE TABLE fk_plain (id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, t TEXT)",
+    "CREATE TABLE fk_child (id INTEGER PRIMARY KEY, a INTEGER REFERENCES fk_parent (id), "
+    "b INTEGER REFERENCES fk_parent (id), t TEXT)",
+    "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 5000) "
+    "INSERT INTO fk_parent (id, name) SELECT x, 'parent' FROM g",
+)
+
+
+def _fk_insert(table: str, start: int) -> str:
+    # Rows made by the database itself (no driver, no Python per row), parents spread over the whole parent table.
+    return (
+        f"WITH RECURSIVE g(x) AS (SELECT {start} UNION ALL SELECT x + 1 FROM g WHERE x < {start + FK_ROWS - 1}) "
+        f"INSERT INTO {table} (id, a, b, t) SELECT x, x * 7919 % 5000 + 1, x * 104729 % 5000 + 1, "
+        "'a mention-sized text, about as long as a short post on a social network' FROM g"
+    )
+
+
+async def _foreign_key_cost(url: str, label: str, work: Path) -> tuple[str, float, float, float]:
+    """What a foreign-key check costs this database: the same rows inserted into a table without and with two
+    foreign keys, twice each in turns, by plain SQL. Returns (label, us per row without, with, us per check)."""
+    from crm.db import make_engine
+
+    drop = None
+    if "postgresql" in url:
+        url, drop = _pg_database()
+    else:
+        url = f"sqlite:///{work / 'foreign-keys.db'}"
+    engine = make_engine(_settings(url, work))
+    seconds = {"fk_plain": 0.0, "fk_child": 0.0}
+    try:
+        async with engine.begin() as conn:
+            for sql in FK_SQL:
+                await conn.exec_driver_sql(sql)
+        for turn in range(2):
+            for table in seconds:
+                started = time.perf_counter()
+                async with engine.begin() as conn:
+                    await conn.exec_driver_sql(_fk_insert(table, 1 + turn * FK_ROWS))
+                seconds[table] += time.perf_counter() - started
+    finally:
+        await engine.dispose()
+        if drop is not None:
+            drop()
+    plain, checked = (seconds[t] / (2 * FK_ROWS) * 1e6 for t in ("fk_plain", "fk_child"))
+    return label, plain, checked, (checked - plain) / 2
+
+
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -353,6 +403,12 @@ def run() -> str:
             results += asyncio.run(_throughput(PG_URL, "PostgreSQL", work))
         except Exception as exc:  # no PostgreSQL here: say so in the table instead of failing the run
             results.append(("PostgreSQL", f"skipped: {type(exc).__name__}: {str(exc)[:80]}", 0, 0.0))
+        keys = [asyncio.run(_foreign_key_cost("sqlite", "SQLite", work))]
+        try:
+            keys.append(asyncio.run(_foreign_key_cost(PG_URL, "PostgreSQL", work)))
+        except Exception as exc:  # no PostgreSQL here
+            keys.append(("PostgreSQL", float("nan"), float("nan"), float("nan")))
+            print(f"foreign-key cost on PostgreSQL skipped: {type(exc).__name__}")
         small = asyncio.run(_memory(N_MEMORY, work))
         large = asyncio.run(_memory(N_MEMORY * 10, work))
     finally:
@@ -391,7 +447,25 @@ def run() -> str:
         "events are written only for types some subscription receives (none here). The gap between the ceiling and "
         "the path is the path's Python: matching, normalising, hashing, row tuples and driver calls."
     )
-    return f"{out}\n\n{memory}\n\n{notes}"
+    foreign_keys = table(
+        [
+            f"database ({FK_ROWS:,} rows by plain SQL)",
+            "us per row, no foreign key",
+            "us per row, two foreign keys",
+            "us per foreign-key check",
+        ],
+        [list(k) for k in keys],
+    )
+    notes += (
+        " The second table prices one foreign-key check on each database, in plain SQL with no driver or Python per"
+        " row."
+        " With new authors a mention brings about seven checks (mention: account and contact; match: mention and"
+        " watch; lead, for about every second mention: contact, watch, pipeline and first mention; account: contact;"
+        " snapshot: account); the raw insert of the mention row has none. The memory table here is a quick check at"
+        " small counts, where warm-up (page cache, statement caches) still shows; flatness over 1M mentions is"
+        " measured by `python -m bench bench_ingest_memory`."
+    )
+    return f"{out}\n\n{foreign_keys}\n\n{memory}\n\n{notes}"
 
 
 if __name__ == "__main__":

@@ -341,11 +341,13 @@ async def save_mentions(
     events = []
     if "lead.created" in wanted:
         events += [
-            ("lead.created", json_text(lead_created(lead_id, contact_id, watch.id, pipeline_id, platform)), stamp)
+            ("lead.created", json_text(_lead_created(lead_id, contact_id, watch.id, pipeline_id, platform)), stamp)
             for lead_id, contact_id, platform in result.opened
         ]
     if "mention.matched" in wanted:
-        events += [("mention.matched", json_text(mention_matched(row, watch.id)), stamp) for row in result.matched_rows]
+        events += [
+            ("mention.matched", json_text(_mention_matched(row, watch.id)), stamp) for row in result.matched_rows
+        ]
     await EVENT_INSERT.run(conn, events)
     if result.new_leads and await _routing_rules_exist(session):
         for lead_id in result.new_leads:
@@ -808,7 +810,7 @@ async def _matches_and_leads(
         result.opened.append((lead_id, contact_id, row.platform))
 
 
-def mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
+def _mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
     return {
         "mention_id": row.mention_id,
         "watch_id": watch_id,
@@ -818,7 +820,7 @@ def mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
     }
 
 
-def lead_created(lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, platform: str) -> dict[str, Any]:
+def _lead_created(lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, platform: str) -> dict[str, Any]:
     """The lead.created payload `crm.outbox.lead_payload` gives for a new lead, from the values the bulk path has."""
     return {
         "lead_id": lead_id,
