@@ -3,17 +3,14 @@ follower growth over 7 and 30 days read back from them.
 
 The mention store keeps at most one snapshot per account and SNAPSHOT_INTERVAL (its first figures, then a changed
 figure once the last snapshot is older): an active author posts many times a day, and day-level history is all the
-growth windows read. It decides with `snapshot_figures` from the figures it already holds. `record_account_snapshots`
-writes history for callers that hold only ids and figures (imports, backfills): only figures that differ from the
-latest snapshot, so calling it twice with the same rows is harmless.
+growth windows read. It decides with `snapshot_figures` from the figures it already holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.models import AccountSnapshot, utcnow
 
 SNAPSHOT = AccountSnapshot.__table__  # type: ignore[attr-defined]
-FIGURES = ("followers", "following", "posts_count")
 WINDOWS = (7, 30)
 SNAPSHOT_INTERVAL = timedelta(days=1)
 # A window is reported from a shorter history once it spans at least this share of it (new accounts still show
@@ -34,21 +30,6 @@ async def _connection(db: AsyncConnection | AsyncSession) -> AsyncConnection:
     return await db.connection() if isinstance(db, AsyncSession) else db
 
 
-async def latest_snapshots(
-    db: AsyncConnection | AsyncSession, account_ids: Sequence[int]
-) -> dict[int, tuple[int | None, int | None, int | None]]:
-    """account id -> (followers, following, posts_count) of its newest snapshot."""
-    if not account_ids:
-        return {}
-    conn = await _connection(db)
-    table = SNAPSHOT.c
-    newest = sa.select(sa.func.max(table.id)).where(table.account_id.in_(list(account_ids))).group_by(table.account_id)
-    rows = await conn.execute(
-        sa.select(table.account_id, table.followers, table.following, table.posts_count).where(table.id.in_(newest))
-    )
-    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
-
-
 def snapshot_figures(given: Sequence[int | None], last: Sequence[int | None] | None) -> tuple[int | None, ...] | None:
     """The (followers, following, posts_count) to snapshot when `given` arrives after `last`, or None when nothing
     changed. A figure the platform did not send (None) keeps its last known value."""
@@ -56,38 +37,6 @@ def snapshot_figures(given: Sequence[int | None], last: Sequence[int | None] | N
         merged = tuple(old if new is None else new for new, old in zip(given, last, strict=True))
         return None if merged == tuple(last) else merged
     return None if all(v is None for v in given) else tuple(given)
-
-
-async def record_account_snapshots(
-    db: AsyncConnection | AsyncSession, rows: Iterable[Mapping[str, Any]], *, at: datetime | None = None
-) -> int:
-    """Store a snapshot for each account whose figures changed since its last one; returns how many were written.
-
-    Each row names the account as `account_id` (or `id`) and carries any of followers / following / posts_count;
-    a missing or None figure keeps the last known value."""
-    wanted: dict[int, list[int | None]] = {}
-    for row in rows:
-        account_id = row.get("account_id", row.get("id"))
-        if account_id is None:
-            continue
-        merged = wanted.setdefault(int(account_id), [None] * len(FIGURES))
-        for i, name in enumerate(FIGURES):
-            if row.get(name) is not None:
-                merged[i] = int(row[name])
-    wanted = {k: v for k, v in wanted.items() if any(f is not None for f in v)}
-    if not wanted:
-        return 0
-    conn = await _connection(db)
-    latest = await latest_snapshots(conn, list(wanted))
-    when = at or utcnow()
-    inserts = []
-    for account_id, given in wanted.items():
-        figures = snapshot_figures(given, latest.get(account_id))
-        if figures is not None:
-            inserts.append({"account_id": account_id, "at": when, **dict(zip(FIGURES, figures, strict=True))})
-    if inserts:
-        await conn.execute(sa.insert(SNAPSHOT), inserts)
-    return len(inserts)
 
 
 @dataclass(frozen=True)

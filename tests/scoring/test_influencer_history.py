@@ -1,14 +1,13 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import col, select
 
 from crm.db import make_sessionmaker, session_scope
 from crm.models import AccountSnapshot, Mention, MentionMatch, PlatformAccount, Watch, utcnow
 from crm.settings import Settings
 from crm.worker import worker_options
-from scoring.growth import follower_growth, growth_by_account, record_account_snapshots
+from scoring.growth import follower_growth, growth_by_account, snapshot_figures
 from scoring.influencer import AccountSignals, authenticity, score_account, topical_relevance, watch_terms
 from scoring.jobs import score_influencers
 
@@ -20,23 +19,16 @@ async def new_account(session: Any, handle: str = "ana_codes", followers: int = 
     return account
 
 
-async def test_snapshots_are_written_only_when_the_figures_change(engine: AsyncEngine) -> None:
-    async with session_scope(make_sessionmaker(engine)) as session:
-        account = await new_account(session)
-        rows = [{"id": account.id, "followers": 1000, "following": 300, "posts_count": 900}]
-        assert await record_account_snapshots(session, rows) == 1
-        assert await record_account_snapshots(session, rows) == 0  # same figures again: nothing new
-        # A figure the platform did not send keeps its last known value.
-        assert await record_account_snapshots(session, [{"account_id": account.id, "followers": 1100}]) == 1
-        assert await record_account_snapshots(session, [{"account_id": account.id, "posts_count": None}]) == 0
-        snapshots = (
-            await session.exec(
-                select(AccountSnapshot)
-                .where(AccountSnapshot.account_id == account.id)
-                .order_by(col(AccountSnapshot.id))
-            )
-        ).all()
-    assert [(s.followers, s.following, s.posts_count) for s in snapshots] == [(1000, 300, 900), (1100, 300, 900)]
+def test_a_snapshot_is_due_only_when_a_figure_changed_and_a_missing_figure_keeps_its_last_value() -> None:
+    assert snapshot_figures((1000, 300, 900), None) == (1000, 300, 900)
+    assert snapshot_figures((1000, 300, 900), (1000, 300, 900)) is None  # same figures again: nothing new
+    assert snapshot_figures((1100, None, None), (1000, 300, 900)) == (1100, 300, 900)
+    assert snapshot_figures((None, None, None), (1100, 300, 900)) is None
+    assert snapshot_figures((None, None, None), None) is None  # no figures at all: nothing to record
+
+
+def snapshot(account_id: int, followers: int, at: datetime) -> AccountSnapshot:
+    return AccountSnapshot(account_id=account_id, followers=followers, at=at)
 
 
 async def test_growth_over_7_and_30_days_is_read_from_the_snapshots(engine: AsyncEngine) -> None:
@@ -44,9 +36,9 @@ async def test_growth_over_7_and_30_days_is_read_from_the_snapshots(engine: Asyn
     async with session_scope(make_sessionmaker(engine)) as session:
         account = await new_account(session, followers=1210)
         assert account.id is not None
-        await record_account_snapshots(session, [{"id": account.id, "followers": 900}], at=now - timedelta(days=60))
-        await record_account_snapshots(session, [{"id": account.id, "followers": 1000}], at=now - timedelta(days=40))
-        await record_account_snapshots(session, [{"id": account.id, "followers": 1100}], at=now - timedelta(days=10))
+        for followers, days in ((900, 60), (1000, 40), (1100, 10)):
+            session.add(snapshot(account.id, followers, now - timedelta(days=days)))
+        await session.flush()
         growth = (await growth_by_account(session, {account.id: 1210}, now=now))[account.id]
     assert round(growth[30].rate, 3) == 0.21 and round(growth[7].rate, 3) == 0.1
     assert growth[7].reason() == "followers +10% in 7 days"
@@ -109,7 +101,7 @@ async def test_the_influencer_job_is_scheduled_and_running_it_twice_gives_the_sa
         session.add(watch)
         account = await new_account(session, followers=50_000)
         assert account.id is not None
-        await record_account_snapshots(session, [{"id": account.id, "followers": 40_000}], at=now - timedelta(days=35))
+        session.add(snapshot(account.id, 40_000, now - timedelta(days=35)))
         texts = ["Switched our CRM from HubSpot", "crm automation thread", "weekend hike", "coffee"]
         for i, text in enumerate(texts):
             mention = Mention(platform="x", external_id=f"m{i}", account_id=account.id, text=text, likes=500)
@@ -135,16 +127,3 @@ async def test_the_influencer_job_is_scheduled_and_running_it_twice_gives_the_sa
     reasons = once[2]
     assert "topical relevance: 50% of recent posts use the watch's terms (crm, hubspot)" in reasons
     assert "followers +25% in 30 days" in reasons
-
-
-async def test_the_store_can_record_snapshots_on_its_own_connection(engine: AsyncEngine) -> None:
-    async with session_scope(make_sessionmaker(engine)) as session:
-        account = await new_account(session)
-        account_id = account.id
-    async with engine.begin() as conn:
-        rows = [{"account_id": account_id, "followers": 5, "following": None, "posts_count": 7}]
-        assert await record_account_snapshots(conn, rows) == 1
-        assert await record_account_snapshots(conn, rows) == 0
-    async with session_scope(make_sessionmaker(engine)) as session:
-        [snapshot] = (await session.exec(select(AccountSnapshot).where(AccountSnapshot.account_id == account_id))).all()
-    assert (snapshot.followers, snapshot.following, snapshot.posts_count) == (5, None, 7)
