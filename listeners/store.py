@@ -46,7 +46,7 @@ from crm.pipeline import default_pipeline
 from crm.privacy import suppression_hash
 from crm.routing import assign_new_lead
 from crm.settings import Settings
-from listeners.base import RawMention
+from listeners.base import Author, RawMention
 from listeners.bulk_insert import BulkInsert, Codec, codec_for, delete_ids, json_text, select_in, update_by_id
 from listeners.intake import Rejected
 from listeners.matching import NO_MATCH, Match, WatchMatcher
@@ -557,15 +557,7 @@ async def _accounts(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[
             else:
                 accounts[key] = (account_id, contact_id)
             a = latest[key]
-            given = (
-                (a.display_name or "")[:200],
-                a.bio or "",
-                (a.profile_url or "")[:500],
-                a.external_id,
-                a.followers,
-                a.following,
-                a.posts_count,
-            )
+            given = _refreshed(a)
             wanted = [new if new not in (None, "") else old for new, old in zip(given, current, strict=False)]
             wanted += (a.verified, a.dm_open)
             if wanted != current:
@@ -581,6 +573,19 @@ async def _accounts(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[
     for row in rows:
         row.account_id, row.contact_id = accounts[(row.platform, row.handle)]
     await SNAPSHOT_INSERT.run(conn, snapshots)
+
+
+def _refreshed(a: Author) -> tuple[Any, ...]:
+    """An author's REFRESHED values as the account columns take them."""
+    return (
+        (a.display_name or "")[:200],
+        a.bio or "",
+        (a.profile_url or "")[:500],
+        a.external_id,
+        a.followers,
+        a.following,
+        a.posts_count,
+    )
 
 
 async def _new_authors(
@@ -612,13 +617,7 @@ async def _new_authors(
                 key[0],
                 key[1],
                 contact_of[key],
-                (a.display_name or "")[:200],
-                a.bio or "",
-                (a.profile_url or "")[:500],
-                a.external_id,
-                a.followers,
-                a.following,
-                a.posts_count,
+                *_refreshed(a),
                 a.verified,
                 a.dm_open,
                 codec.ts(a.account_created_at),
