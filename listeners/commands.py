@@ -26,7 +26,14 @@ from crm.preflight import check_database, check_redis
 from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.base import PayloadError, RawMention
-from listeners.ingest import IngestReport, enqueue_scoring, enqueue_unscored, ingest
+from listeners.ingest import (
+    IngestReport,
+    enqueue_scoring,
+    enqueue_unscored,
+    ingest,
+    process_here,
+    score_unscored_here,
+)
 from listeners.intake import Rejected, mention_from_body, read_csv, read_jsonl
 from listeners.matching import WatchMatcher
 from listeners.preview import preview as run_preview
@@ -105,7 +112,7 @@ def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
     """Import mentions from a JSONL or CSV file; safe to re-run (known mentions are skipped)."""
     settings = load_settings()
 
-    async def run() -> tuple[IngestReport, int, bool]:
+    async def run() -> tuple[IngestReport, int]:
         async with _database(settings) as sessionmaker, _queue(settings) as queue:
             async with session_scope(sessionmaker) as session:
                 watch = await _watch_named(session, watch_name)
@@ -118,18 +125,20 @@ def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
                     source="file",
                     batch_size=batch_size,
                     settings=settings,
+                    in_process=queue is None,
                 )
-            resumed = 0
+            assert watch.id is not None
             if queue is not None:
-                assert watch.id is not None
                 async with session_scope(sessionmaker) as session:
-                    resumed = await enqueue_unscored(session, queue, watch.id)
-            return report, resumed, queue is not None
+                    return report, await enqueue_unscored(session, queue, watch.id)
+            # No queue to hand the work to: leads left unscored by an earlier run are scored here too.
+            return report, await score_unscored_here(sessionmaker, watch.id)
 
-    report, pending, queued = _run(run())
+    report, pending = _run(run())
     _echo_report(report)
-    if not queued:
-        click.echo("CRM_REDIS_URL is not set: scoring was not enqueued for the new leads")
+    if not settings.redis_url:
+        scored = report.scored + pending
+        click.echo(f"scored {scored} lead{'s' if scored != 1 else ''} in this process (CRM_REDIS_URL is not set)")
     elif pending:
         click.echo(f"{pending} leads are queued for scoring")
 
@@ -362,6 +371,8 @@ def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | 
                 replayed, still_bad, leads = await replay(session, list(ids) or None, watch_override=override)
             if queue is not None:
                 await enqueue_scoring(queue, leads)
+            else:
+                await process_here(sessionmaker, leads, [])
             return replayed, still_bad
 
     replayed, still_bad = _run(run())

@@ -2,6 +2,9 @@
 
 A run killed between batches loses nothing: committed batches are skipped as duplicates when it is re-run, and
 leads that were committed but never got their scoring job are enqueued again by `enqueue_unscored`.
+
+With no queue (the embedded defaults outside `crm serve`), `process_here` does the jobs' work in this process
+after each commit instead, so no intake path leaves a lead unscored.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from crm.db import SessionMaker, session_scope
 from crm.models import Lead, Watch
 from crm.queue import enqueue
 from crm.settings import Settings
+from listeners import analysis
 from listeners.base import RawMention
 from listeners.intake import Rejected
 from listeners.matching import WatchMatcher
 from listeners.store import BATCH_SIZE, SaveResult, batched, save_mentions
+from scoring.registry import ModelCache
+from scoring.service import score_leads, unscored_lead_ids
 
 ENQUEUE_CONCURRENCY = 50
 
@@ -36,6 +42,7 @@ class IngestReport:
     reposts: int = 0
     suppressed: int = 0
     batches: int = 0
+    scored: int = 0
 
     def add(self, result: SaveResult) -> None:
         self.stored += len(result.new_mentions)
@@ -78,6 +85,23 @@ async def enqueue_unscored(session: AsyncSession, queue: ArqRedis, watch_id: int
     return len(lead_ids)
 
 
+async def process_here(
+    sessionmaker: SessionMaker, lead_ids: list[int], mention_ids: list[int], cache: ModelCache | None = None
+) -> int:
+    """What the `analyse_mentions` and `score_lead` jobs would do, done now; returns how many leads were scored."""
+    if mention_ids:
+        async with session_scope(sessionmaker) as session:
+            await analysis.analyse(session, mention_ids)
+    return await score_leads(sessionmaker, lead_ids, cache)
+
+
+async def score_unscored_here(sessionmaker: SessionMaker, watch_id: int, cache: ModelCache | None = None) -> int:
+    """Score this watch's leads that never got a score (an earlier run without a queue, or one killed mid-way)."""
+    async with session_scope(sessionmaker) as session:
+        lead_ids = list(await unscored_lead_ids(session, watch_id))
+    return await score_leads(sessionmaker, lead_ids, cache)
+
+
 async def ingest(
     sessionmaker: SessionMaker,
     queue: ArqRedis | None,
@@ -88,10 +112,13 @@ async def ingest(
     batch_size: int = BATCH_SIZE,
     analyse: bool = True,
     settings: Settings | None = None,
+    in_process: bool = False,
 ) -> IngestReport:
-    """Save a stream of mentions: commit each batch, then enqueue scoring (and analysis) for what it created."""
+    """Save a stream of mentions: commit each batch, then enqueue scoring (and analysis) for what it created, or,
+    with `in_process` and no queue, score and analyse it here."""
     report = IngestReport()
     matcher = WatchMatcher.from_watch(watch)
+    cache = ModelCache()
     for chunk in batched(items, batch_size):
         async with session_scope(sessionmaker) as session:
             result = await save_mentions(
@@ -101,5 +128,9 @@ async def ingest(
             await enqueue_scoring(queue, result.new_leads)
             if analyse:
                 await enqueue_analysis(queue, result.new_mentions)
+        elif in_process:
+            report.scored += await process_here(
+                sessionmaker, result.new_leads, result.new_mentions if analyse else [], cache
+            )
         report.add(result)
     return report

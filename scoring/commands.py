@@ -283,6 +283,36 @@ def rollback_command(rescore: bool) -> None:
     click.echo(_with_session(work))
 
 
+@scoring.command("rescore")
+@click.option("--unscored", is_flag=True, help="Only leads that have no score yet (a lost or never-queued job).")
+@friendly_scoring
+def rescore_command(unscored: bool) -> None:
+    """Score open leads now, in this process, with the active model (or the baseline); repairs a database whose
+    leads were never scored."""
+    from crm.db import make_engine, make_sessionmaker, session_scope
+    from crm.preflight import check_database
+    from scoring.service import active_model, open_lead_ids, score_leads, unscored_lead_ids
+
+    settings = load_settings()
+
+    async def run() -> tuple[int, str]:
+        await check_database(settings)
+        engine = make_engine(settings)
+        try:
+            sessionmaker = make_sessionmaker(engine)
+            async with session_scope(sessionmaker) as session:
+                ids = await (unscored_lead_ids(session) if unscored else open_lead_ids(session))
+                model = await active_model(session)
+            done = await score_leads(sessionmaker, ids, with_authors=unscored)
+            return done, model.version if model is not None else "the baseline (baseline-rules-1)"
+        finally:
+            await engine.dispose()
+
+    done, scorer = asyncio.run(run())
+    which = "unscored" if unscored else "open"
+    click.echo(f"scored {done} {which} lead{'s' if done != 1 else ''} with {scorer}")
+
+
 @scoring.command("authenticity")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Folder holding the shared data sets.")
 @click.option("--json", "as_json", is_flag=True)

@@ -9,16 +9,13 @@ from typing import Any
 
 import structlog
 from arq.cron import cron
-from sqlmodel import select
 
 from crm.db import session_scope
-from crm.models import Lead, PlatformAccount
 from crm.settings import Settings
 from scoring.influencer import recently_active_accounts, score_accounts
 from scoring.lifecycle import retrain_from_outcomes
 from scoring.registry import ModelCache
-from scoring.service import open_lead_ids
-from scoring.service import score_lead as score_lead_in_session
+from scoring.service import open_lead_ids, score_lead_and_authors, score_leads
 
 log = structlog.get_logger(__name__)
 
@@ -33,11 +30,7 @@ def setup(ctx: dict[str, Any]) -> None:
 async def score_lead(ctx: dict[str, Any], lead_id: int) -> float | None:
     """Score the lead, then refresh the influencer score of the accounts behind it (same transaction)."""
     async with session_scope(ctx["sessionmaker"]) as session:
-        row = await score_lead_in_session(session, lead_id, ctx.get("model_cache"))
-        lead = await session.get(Lead, lead_id)
-        if lead is not None:
-            query = select(PlatformAccount.id).where(PlatformAccount.contact_id == lead.contact_id)
-            await score_accounts(session, [i for i in (await session.exec(query)).all() if i is not None])
+        row = await score_lead_and_authors(session, lead_id, ctx.get("model_cache"))
         return row.score if row else None
 
 
@@ -45,13 +38,7 @@ async def rescore_open_leads(ctx: dict[str, Any]) -> int:
     """Rescore every open lead with the active model (after a promotion or rollback), committing per batch."""
     async with session_scope(ctx["sessionmaker"]) as session:
         ids = list(await open_lead_ids(session))
-    done = 0
-    for start in range(0, len(ids), RESCORE_BATCH):
-        async with session_scope(ctx["sessionmaker"]) as session:
-            for lead_id in ids[start : start + RESCORE_BATCH]:
-                if await score_lead_in_session(session, lead_id, ctx.get("model_cache")) is not None:
-                    done += 1
-    return done
+    return await score_leads(ctx["sessionmaker"], ids, ctx.get("model_cache"), with_authors=False)
 
 
 async def score_influencers(ctx: dict[str, Any], account_ids: list[int] | None = None) -> int:

@@ -13,10 +13,12 @@ import structlog
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.db import SessionMaker, session_scope
 from crm.models import Lead, LeadScore, Mention, MentionMatch, Message, PlatformAccount, Stage, utcnow
 from scoring import baseline
 from scoring.artifacts import ModelLoadError
 from scoring.dataset import mention_record
+from scoring.influencer import score_accounts
 from scoring.registry import ModelCache
 from scoring.warm_lead import WarmLeadModel
 
@@ -125,3 +127,42 @@ async def open_lead_ids(session: AsyncSession) -> Sequence[int]:
     closed = select(Stage.key).where(col(Stage.kind).in_(["won", "lost"]))
     query = select(Lead.id).where(col(Lead.deleted_at).is_(None), col(Lead.stage).not_in(closed)).order_by(col(Lead.id))
     return [int(i) for i in (await session.exec(query)).all() if i is not None]
+
+
+async def unscored_lead_ids(session: AsyncSession, watch_id: int | None = None) -> Sequence[int]:
+    """Live leads that never got a score (their job was lost, or no queue was there to take it)."""
+    query = select(Lead.id).where(col(Lead.score).is_(None), col(Lead.deleted_at).is_(None)).order_by(col(Lead.id))
+    if watch_id is not None:
+        query = query.where(Lead.watch_id == watch_id)
+    return [int(i) for i in (await session.exec(query)).all() if i is not None]
+
+
+async def score_lead_and_authors(
+    session: AsyncSession, lead_id: int, cache: ModelCache | None = None
+) -> LeadScore | None:
+    """Score the lead, then refresh the influencer score of the accounts behind it (same transaction)."""
+    row = await score_lead(session, lead_id, cache)
+    lead = await session.get(Lead, lead_id)
+    if lead is not None:
+        query = select(PlatformAccount.id).where(PlatformAccount.contact_id == lead.contact_id)
+        await score_accounts(session, [i for i in (await session.exec(query)).all() if i is not None])
+    return row
+
+
+SCORE_BATCH = 200
+
+
+async def score_leads(
+    sessionmaker: SessionMaker, lead_ids: Sequence[int], cache: ModelCache | None = None, *, with_authors: bool = True
+) -> int:
+    """Score these leads in this process, committing per batch so a long run keeps what it did; returns how many
+    got a score (a lead without a mention in its campaign gets none)."""
+    cache = cache or ModelCache()
+    done = 0
+    for start in range(0, len(lead_ids), SCORE_BATCH):
+        async with session_scope(sessionmaker) as session:
+            for lead_id in lead_ids[start : start + SCORE_BATCH]:
+                scorer = score_lead_and_authors if with_authors else score_lead
+                if await scorer(session, lead_id, cache) is not None:
+                    done += 1
+    return done

@@ -196,3 +196,52 @@ async def test_an_import_killed_mid_run_and_run_again_stores_every_mention_exact
     finally:
         await redis.aclose()
     assert queued == {f"arq:job:{settings.queue_name}:score:lead:{lead_id}:initial" for lead_id in lead_ids}
+
+
+async def crm_listen_without_redis(settings: Settings, *args: str) -> Result:
+    env = {**environment(settings), "CRM_REDIS_URL": ""}
+    return await asyncio.to_thread(CliRunner().invoke, listen, list(args), env=env)
+
+
+async def test_an_import_with_no_redis_configured_scores_every_new_lead_in_the_process(
+    settings: Settings, session: AsyncSession, tmp_path: Path
+) -> None:
+    await crm_listen(settings, "watch", "create", "w", "-k", "crm", "-c", "Salesforce")
+    records = [jsonl_record(str(i), f"which crm should we pick, post {i}?") for i in range(5)]
+    path = write_jsonl(tmp_path / "m.jsonl", [*records, jsonl_record("sf", "any crm that isn't Salesforce?")])
+    imported = await crm_listen_without_redis(settings, "import", str(path), "--watch", "w")
+    assert imported.exit_code == 0, imported.output
+    assert "new leads 6" in imported.output
+    assert imported.output.splitlines()[-1] == "scored 6 leads in this process (CRM_REDIS_URL is not set)"
+    leads = list(await session.exec(select(Lead)))
+    assert len(leads) == 6 and all(lead.score is not None and lead.model_version for lead in leads)
+    mentions = list(await session.exec(select(Mention)))
+    assert all(m.sentiment is not None for m in mentions)  # the analysis job's work is done here too
+
+
+async def test_an_import_with_no_redis_also_scores_the_leads_an_earlier_run_left_unscored(
+    settings: Settings, session: AsyncSession, tmp_path: Path
+) -> None:
+    await crm_listen(settings, "watch", "create", "w", "-k", "crm")
+    first = write_jsonl(tmp_path / "a.jsonl", [jsonl_record("1", "crm help?"), jsonl_record("2", "crm advice?")])
+    # With a Redis URL but no worker, the jobs wait there; as if they were lost with an embedded server.
+    assert (await crm_listen(settings, "import", str(first), "--watch", "w")).exit_code == 0
+    assert [lead.score for lead in await session.exec(select(Lead))] == [None, None]
+    second = write_jsonl(tmp_path / "b.jsonl", [jsonl_record("3", "crm tips?")])
+    imported = await crm_listen_without_redis(settings, "import", str(second), "--watch", "w")
+    assert imported.output.splitlines()[-1] == "scored 3 leads in this process (CRM_REDIS_URL is not set)"
+    session.expire_all()
+    assert all(lead.score is not None for lead in await session.exec(select(Lead)))
+
+
+async def test_a_quarantined_payload_replayed_with_no_redis_gets_its_lead_scored(
+    settings: Settings, session: AsyncSession
+) -> None:
+    await crm_listen(settings, "watch", "create", "w", "-k", "crm")
+    watch = (await session.exec(select(Watch))).one()
+    session.add(QuarantinedPayload(source="file", watch_id=watch.id, reason="x", body=json.dumps(jsonl_record("q"))))
+    await session.commit()
+    replayed = await crm_listen_without_redis(settings, "quarantine", "replay", "--all")
+    assert replayed.output.strip() == "replayed 1, still failing 0"
+    [lead] = (await session.exec(select(Lead))).all()
+    assert lead.score is not None
