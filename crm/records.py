@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,31 +22,47 @@ from crm.models import (
     StageChange,
     Tag,
     Task,
+    utcnow,
 )
 from crm.schemas import TimelineItem
+
+
+async def tag_ids(session: AsyncSession, names: list[str]) -> dict[str, int]:
+    """The ids of the tags named, creating the missing ones.
+
+    Two requests can introduce the same new tag at once, each having seen it missing: a plain INSERT then fails the
+    unique name for one of them. ON CONFLICT DO NOTHING lets the later insert yield to the row the other wrote (on
+    PostgreSQL it waits for that transaction), and the select after it reads the row whoever wrote it.
+    """
+    if not names:
+        return {}
+    named = select(Tag.name, Tag.id).where(col(Tag.name).in_(names))
+    found: dict[str, int] = {name: tag_id for name, tag_id in await session.exec(named)}
+    missing = [name for name in names if name not in found]
+    if missing:
+        conn = await session.connection()
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        now = utcnow()
+        await conn.execute(
+            insert(Tag)
+            .values([{"name": name, "created_at": now} for name in missing])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        found.update({name: tag_id for name, tag_id in await session.exec(named)})
+    return found
 
 
 async def set_lead_tags(session: AsyncSession, lead: Lead, names: list[str]) -> list[str]:
     """Replace a lead's tags with `names` (created on first use); returns the sorted, de-duplicated names."""
     assert lead.id is not None
     wanted = sorted({n.strip().lower() for n in names if n.strip()})
-    tags: dict[str, Tag] = {}
-    if wanted:
-        tags = {t.name: t for t in await session.exec(select(Tag).where(col(Tag.name).in_(wanted)))}
-    for name in wanted:
-        if name not in tags:
-            tags[name] = Tag(name=name)
-            session.add(tags[name])
-    await session.flush()
+    keep = set((await tag_ids(session, wanted)).values())
     current = {lt.tag_id: lt for lt in await session.exec(select(LeadTag).where(LeadTag.lead_id == lead.id))}
-    keep = {t.id for t in tags.values()}
     for tag_id, link in current.items():
         if tag_id not in keep:
             await session.delete(link)
-    for tag in tags.values():
-        if tag.id not in current:
-            assert tag.id is not None
-            session.add(LeadTag(lead_id=lead.id, tag_id=tag.id))
+    for tag_id in keep - current.keys():
+        session.add(LeadTag(lead_id=lead.id, tag_id=tag_id))
     await session.flush()
     return wanted
 
