@@ -30,7 +30,6 @@ from crm.pipeline import DEFAULT_PIPELINE, DEFAULT_STAGES, create_pipeline
 from crm.settings import Settings
 from crm.worker import create_worker
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -1,4 +1,5 @@
-"""Shared pieces for scoring tests: one small model trained on a slice of the real complaint data, and CRM rows."""
+"""Shared pieces for scoring tests: one small model trained on a slice of real labelled posts (the MIT-licensed
+purchase-intent sample in tests/fixtures/purchase_intent), and CRM rows."""
 
 from __future__ import annotations
 
@@ -13,21 +14,24 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.models import Contact, Lead, Mention, MentionMatch, Pipeline, PlatformAccount, Watch
 from scoring import artifacts
 from scoring.lifecycle import train_and_save
-from tests.conftest import SHARED_DATA
+from tests.conftest import FIXTURES
 
-COMPLAINTS = SHARED_DATA / "complaints_twitter" / "complaints_dev.csv"
+LABELLED = FIXTURES / "purchase_intent" / "sample.csv"
+SAMPLE_ROWS = 1000
 
 
-def complaints(n: int = 700, seed: int = 3) -> pd.DataFrame:
-    df = pd.read_csv(COMPLAINTS)
+def labelled(n: int = 700, seed: int = 3) -> pd.DataFrame:
+    """n rows of the sample, shuffled by seed; `warm` is 1 for purchase intent ("yes"), 0 otherwise."""
+    df = pd.read_csv(LABELLED)
+    df["warm"] = (df["label"] == "yes").astype(int)
     return df.sample(n=n, random_state=seed).reset_index(drop=True)
 
 
 @pytest.fixture(scope="session")
 def trained_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    df = complaints()
+    df = labelled()
     out = tmp_path_factory.mktemp("model") / "wl-test-1"
-    train_and_save(df[["text"]], df["complaint"].tolist(), out, version="wl-test-1", infer_competitors=True)
+    train_and_save(df[["text"]], df["warm"].tolist(), out, version="wl-test-1", infer_competitors=True)
     return out
 
 

@@ -137,8 +137,11 @@ async def test_scoring_on_demand_uses_the_baseline_until_a_model_is_active(
     assert scored["warm"] == (scored["probability"] >= scored["threshold"])
     assert scored["reasons"] and any("Salesforce" in r or "12k" in r for r in scored["reasons"])
 
+    # The test model learned purchase intent (tests/fixtures/purchase_intent): a buyer outranks small talk.
     calm = await client.post("/api/v1/scoring/mentions", json={"text": "lovely weather"}, headers=reader.headers)
-    assert calm.json()["probability"] < scored["probability"]
+    keen = {"text": "I really want to buy the new iPhone X, where can I get one?"}
+    buyer = await client.post("/api/v1/scoring/mentions", json=keen, headers=reader.headers)
+    assert calm.json()["probability"] < buyer.json()["probability"]
 
 
 async def test_scoring_rejects_bad_input_with_a_problem_document(client: AsyncTestClient[Any], admin: Caller) -> None:

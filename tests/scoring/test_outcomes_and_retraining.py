@@ -9,7 +9,7 @@ from crm.models import AuditEvent, Conversation, Message, ModelStatus, StageChan
 from scoring import registry
 from scoring.dataset import load_labelled, outcome_frame, outcome_labels
 from scoring.lifecycle import retrain_from_outcomes
-from tests.scoring.conftest import complaints, make_lead
+from tests.scoring.conftest import labelled, make_lead
 
 
 async def test_crm_outcomes_become_labels(engine: AsyncEngine) -> None:
@@ -60,9 +60,9 @@ async def test_crm_outcomes_become_labels(engine: AsyncEngine) -> None:
 async def test_the_retrain_job_promotes_a_first_model_and_waits_for_new_labels(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
-    rows = complaints(n=120, seed=5)
+    rows = labelled(n=120, seed=5)
     async with session_scope(make_sessionmaker(engine)) as session:
-        for i, (text, label) in enumerate(zip(rows["text"], rows["complaint"], strict=True)):
+        for i, (text, label) in enumerate(zip(rows["text"], rows["warm"], strict=True)):
             lead = await make_lead(session, text, handle=f"h{i}")
             lead.stage = "replied" if label else "lost"
         await session.flush()

@@ -5,12 +5,12 @@ from click.testing import CliRunner
 
 from crm.cli import cli
 from crm.settings import Settings
-from tests.scoring.conftest import complaints
+from tests.scoring.conftest import labelled
 
 
 def test_train_then_evaluate_prints_held_out_metrics_and_one_json_object(tmp_path: Path) -> None:
     data = tmp_path / "labelled.csv"
-    complaints(n=300, seed=7).rename(columns={"complaint": "label"}).to_csv(data, index=False)
+    labelled(n=300, seed=7)[["text", "warm"]].rename(columns={"warm": "label"}).to_csv(data, index=False)
     runner = CliRunner()
     trained = runner.invoke(
         cli, ["scoring", "train", "--data", str(data), "--out", str(tmp_path / "m"), "--version", "wl-cli"]

@@ -11,15 +11,16 @@ from scoring.artifacts import ModelLoadError
 from scoring.evaluate import metrics
 from scoring.features import cue_row
 from scoring.warm_lead import infer_brand_handles
-from tests.scoring.conftest import complaints
+from tests.scoring.conftest import SAMPLE_ROWS, labelled
 
 
-def test_a_model_trained_on_a_slice_of_the_complaints_ranks_a_disjoint_slice_well(trained_dir: Path) -> None:
+def test_a_model_trained_on_a_slice_of_labelled_posts_ranks_a_disjoint_slice_well(trained_dir: Path) -> None:
     model = artifacts.load(trained_dir)
-    held_out = complaints(n=2449, seed=3).iloc[700:1300]  # the fixture trained on the first 700 of this shuffle
+    held_out = labelled(n=SAMPLE_ROWS, seed=3).iloc[700:]  # the fixture trained on the first 700 of this shuffle
     probs = model.predict_proba(held_out[["text"]])
-    measured = metrics(held_out["complaint"].tolist(), probs, model.threshold)
-    assert measured["roc_auc"] > 0.85
+    measured = metrics(held_out["warm"].tolist(), probs, model.threshold)
+    # Noisy single-product labels: about 0.79 here, where a model that learned nothing would sit near 0.5.
+    assert measured["roc_auc"] > 0.72
     assert 0 <= measured["brier"] < 0.2
 
 
@@ -104,7 +105,7 @@ def test_batch_reasons_match_one_row_reasons_even_for_empty_posts(trained_dir: P
     model = artifacts.load(trained_dir)
     rows = [
         {"text": "", "age_hours": 10_000},
-        {"text": "@FC_Help still waiting for my refund, terrible", "followers": 5000, "competitors": ["FC"]},
+        {"text": "I really want to buy the new iPhone X, where can I get one?", "followers": 5000},
         {"text": "thanks!"},
     ]
     batch = model.score_records(rows)
@@ -138,8 +139,8 @@ def test_training_chooses_c_ngrams_form_weight_and_threshold_by_cross_validation
 def test_a_fixed_c_and_form_weight_skip_the_search(tmp_path: Path) -> None:
     from scoring.warm_lead import train
 
-    df = complaints(n=300, seed=11)
-    result = train(df[["text"]], df["complaint"].to_numpy(), version="fixed", c=1.5, style_weight=0.2)
+    df = labelled(n=300, seed=11)
+    result = train(df[["text"]], df["warm"].to_numpy(), version="fixed", c=1.5, style_weight=0.2)
     assert [(c["C"], c["style_weight"]) for c in result.selection["candidates"]] == [(1.5, 0.2)]
     assert result.model.pipeline.named_steps["classifier"].C == 1.5
     assert result.model.pipeline.named_steps["features"].named_transformers_["style"].weight == 0.2
