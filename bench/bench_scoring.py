@@ -9,28 +9,34 @@ from __future__ import annotations
 import random
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.data import require
 from bench.report import table
 from scoring.warm_lead import WarmLeadModel, frame, train
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+CORPUS = (
+    "complaints_twitter/complaints_dev.csv",
+    "airline_sentiment/Tweets.csv",
+    "tweeteval_sentiment/sentiment_val_test.csv",
+    "brand_product_emotions/tweet_product_company.csv",
+)
 N_TRAIN = 100_000
 BATCH = 1_000
 SINGLE_CALLS = 500
 
 
 def corpus(n: int, seed: int = 7) -> tuple[pd.DataFrame, np.ndarray]:
+    data = require(*CORPUS)
     texts = (
         pd.concat(
             [
-                pd.read_csv(DATA / "complaints_twitter" / "complaints_dev.csv")["text"],
-                pd.read_csv(DATA / "airline_sentiment" / "Tweets.csv")["text"],
-                pd.read_csv(DATA / "tweeteval_sentiment" / "sentiment_val_test.csv")["text"],
-                pd.read_csv(DATA / "brand_product_emotions" / "tweet_product_company.csv")["tweet_text"],
+                pd.read_csv(data / CORPUS[0])["text"],
+                pd.read_csv(data / CORPUS[1])["text"],
+                pd.read_csv(data / CORPUS[2])["text"],
+                pd.read_csv(data / CORPUS[3])["tweet_text"],
             ]
         )
         .dropna()

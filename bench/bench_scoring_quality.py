@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,13 +19,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
+from bench.data import require
 from bench.report import table
 from scoring.evaluate import metrics
 from scoring.influencer_eval import evaluate_authenticity
 from scoring.warm_lead import C_GRID, CHAR_RANGES, DEFAULT_C, STYLE_WEIGHTS, best_threshold, train
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-COMPLAINTS = DATA / "complaints_twitter" / "complaints_dev.csv"
+COMPLAINTS = "complaints_twitter/complaints_dev.csv"
+ACCOUNTS = ("twitter_accounts_gilani2017/accounts.csv", "instagram_fake_accounts/instafake_fake_v1.csv")
 EXPLORATION_SEEDS = (1, 2, 3, 4, 5)
 FRESH_SEEDS = tuple(range(101, 111))
 TEST_SIZE = 0.2
@@ -142,13 +142,14 @@ def _verdict(split_set: SplitSet) -> tuple[str, dict[str, float]]:
 
 
 def run() -> str:
-    df = pd.read_csv(COMPLAINTS)
+    data = require(COMPLAINTS, *ACCOUNTS)
+    df = pd.read_csv(data / COMPLAINTS)
     fresh = evaluate(df, FRESH_SEEDS, with_fixed=False)
     explored = evaluate(df, EXPLORATION_SEEDS, with_fixed=True)
     bar, mean = _verdict(fresh)
     explored_bar, explored_mean = _verdict(explored)
     bmean = fresh.mean(fresh.base, ("roc_auc",))
-    auth = evaluate_authenticity(DATA)
+    auth = evaluate_authenticity(data)
     auth_rows = [[k, v] for k, v in auth.items()]
     return (
         f"Complaint data (`complaints_twitter/complaints_dev.csv`, {len(df):,} rows): stratified (domain x label) "
