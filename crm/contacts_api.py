@@ -1,5 +1,8 @@
 """Contacts (`/api/v1/contacts`, with platform accounts, upsert by external id and merge with history) and
-organisations (`/api/v1/organisations`): keyset-paged lists, If-Match updates, soft deletes."""
+organisations (`/api/v1/organisations`): keyset-paged lists, If-Match updates, soft deletes.
+
+Who may change which contact or organisation is decided in crm.policy; every way a person is stored here checks
+the suppression list first (crm.privacy), so an erased person is not created again."""
 
 from __future__ import annotations
 
@@ -14,11 +17,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.api import ETAG_HEADER, IfMatch
 from crm.concurrency import check_if_match, etag, soft_delete, touch
-from crm.errors import Conflict, InvalidInput, NotFound
+from crm.errors import Conflict, InvalidInput
 from crm.merging import merge_contacts, merges_of
-from crm.models import Contact, Organisation, PlatformAccount
+from crm.models import Contact, Organisation, PlatformAccount, User
 from crm.paging import keyset, page_of, parse_sort
-from crm.policy import contact_scope, readable_contact, require_writer, writable_contact
+from crm.policy import (
+    contact_scope,
+    readable_contact,
+    readable_organisation,
+    require_contact_deletable,
+    require_privacy_change,
+    require_writer,
+    writable_contact,
+    writable_organisation,
+)
+from crm.privacy import refuse_suppressed
 from crm.schemas import (
     AccountPublic,
     ContactCreate,
@@ -34,7 +47,8 @@ from crm.schemas import (
     PathId,
     QueryId,
 )
-from crm.web import CurrentUser, DbSession
+from crm.settings import Settings
+from crm.web import AppSettings, CurrentUser, DbSession
 
 CONTACT_SORTS = {"updated_at": ("datetime", False), "created_at": ("datetime", False), "id": ("int", False)}
 ContactSort = Literal["updated_at", "-updated_at", "created_at", "-created_at", "id", "-id"]
@@ -69,15 +83,36 @@ async def _check_external_id(session: AsyncSession, external_id: str | None, con
             raise Conflict(f"another contact has external id {external_id!r}")
 
 
-async def _apply(session: AsyncSession, contact: Contact, changes: dict[str, object], *, new: bool = False) -> None:
+async def _apply(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    contact: Contact,
+    changes: dict[str, object],
+    *,
+    new: bool = False,
+) -> None:
     if "organisation_id" in changes:
         await _check_organisation(session, changes["organisation_id"])  # type: ignore[arg-type]
+    email = changes.get("email")
+    if isinstance(email, str):
+        changes["email"] = email.strip().lower()
+    # Only identifiers that change are checked: a stored contact keeps its own.
+    identifiers: dict[str, str | None] = {}
+    for name in ("email", "external_id"):
+        value = changes.get(name)
+        if isinstance(value, str) and value != getattr(contact, name):
+            identifiers[name] = value
+    await refuse_suppressed(session, settings, identifiers)
     if changes.get("external_id") is not None:
         await _check_external_id(session, changes["external_id"], contact.id)  # type: ignore[arg-type]
+    if changes.get("do_not_contact") is False and contact.do_not_contact and not new:
+        # Lifting an opt-out has its own audited route; here it only gets the same refusal.
+        require_privacy_change(user, None, protective=False)
     for name, value in changes.items():
         if value is None and name in ("display_name", "do_not_contact"):
             continue
-        setattr(contact, name, value.strip().lower() if name == "email" and isinstance(value, str) else value)
+        setattr(contact, name, value)
     if not new:
         touch(contact)
     session.add(contact)
@@ -115,14 +150,11 @@ class ContactController(Controller):
 
     @post("/", summary="Create a contact", response_headers=ETAG_HEADER)
     async def create(
-        self, session: DbSession, user: CurrentUser, data: JSONBody[ContactCreate]
+        self, session: DbSession, settings: AppSettings, user: CurrentUser, data: JSONBody[ContactCreate]
     ) -> Response[ContactPublic]:
         require_writer(user, "contacts")
-        await _check_organisation(session, data.organisation_id)
-        await _check_external_id(session, data.external_id)
-        contact = Contact.model_validate(data, update={"email": data.email.strip().lower() if data.email else None})
-        session.add(contact)
-        await session.flush()
+        contact = Contact()
+        await _apply(session, settings, user, contact, data.model_dump(), new=True)
         return await _contact_response(session, contact, 201)
 
     @get("/{contact_id:int}", summary="One contact with its platform accounts", response_headers=ETAG_HEADER)
@@ -133,6 +165,7 @@ class ContactController(Controller):
     async def update(
         self,
         session: DbSession,
+        settings: AppSettings,
         user: CurrentUser,
         contact_id: PathId,
         data: JSONBody[ContactUpdate],
@@ -140,13 +173,14 @@ class ContactController(Controller):
     ) -> Response[ContactPublic]:
         contact = await writable_contact(session, user, contact_id)
         check_if_match(if_match, "contact", contact)
-        await _apply(session, contact, data.model_dump(exclude_unset=True))
+        await _apply(session, settings, user, contact, data.model_dump(exclude_unset=True))
         return await _contact_response(session, contact)
 
-    @delete("/{contact_id:int}", summary="Delete a contact (soft)", status_code=204)
+    @delete("/{contact_id:int}", summary="Delete a contact (soft; refused while it has live leads)", status_code=204)
     async def remove(self, session: DbSession, user: CurrentUser, contact_id: PathId, if_match: IfMatch = None) -> None:
         contact = await writable_contact(session, user, contact_id)
         check_if_match(if_match, "contact", contact)
+        await require_contact_deletable(session, contact)
         soft_delete(contact)
         session.add(contact)
 
@@ -160,6 +194,7 @@ class ContactController(Controller):
     async def upsert(
         self,
         session: DbSession,
+        settings: AppSettings,
         user: CurrentUser,
         external_id: Annotated[str, PathParameter(min_length=1, max_length=200)],
         data: JSONBody[ContactUpdate],
@@ -172,37 +207,35 @@ class ContactController(Controller):
         changes["external_id"] = external_id
         found = (await session.exec(select(Contact).where(Contact.external_id == external_id))).first()
         if found is None:
-            contact = Contact(external_id=external_id)
-            await _apply(session, contact, changes, new=True)
+            contact = Contact()
+            await _apply(session, settings, user, contact, changes, new=True)
             return await _contact_response(session, contact, 201)
         assert found.id is not None
         if found.deleted_at is not None:
             raise Conflict(f"the contact with external id {external_id!r} was deleted or merged")
         contact = await writable_contact(session, user, found.id)
         check_if_match(if_match, "contact", contact)
-        await _apply(session, contact, changes)
+        await _apply(session, settings, user, contact, changes)
         return await _contact_response(session, contact)
 
     @post("/{contact_id:int}/merge", summary="Fold a duplicate contact into this one (history kept)", status_code=200)
     async def merge(
-        self, session: DbSession, user: CurrentUser, contact_id: PathId, data: JSONBody[ContactMergeRequest]
+        self,
+        session: DbSession,
+        settings: AppSettings,
+        user: CurrentUser,
+        contact_id: PathId,
+        data: JSONBody[ContactMergeRequest],
     ) -> ContactMergePublic:
         target = await writable_contact(session, user, contact_id)
         source = await writable_contact(session, user, data.source_contact_id)
-        merge = await merge_contacts(session, target, source, actor=user.email, actor_user_id=user.id)
+        merge = await merge_contacts(session, settings, target, source, actor=user.email, actor_user_id=user.id)
         return ContactMergePublic.model_validate(merge)
 
     @get("/{contact_id:int}/merges", summary="The merges this contact took part in")
     async def merges(self, session: DbSession, user: CurrentUser, contact_id: PathId) -> list[ContactMergePublic]:
         await readable_contact(session, user, contact_id)
         return [ContactMergePublic.model_validate(m) for m in await merges_of(session, contact_id)]
-
-
-async def _organisation(session: AsyncSession, organisation_id: int) -> Organisation:
-    organisation = await session.get(Organisation, organisation_id)
-    if organisation is None or organisation.deleted_at is not None:
-        raise NotFound(f"organisation {organisation_id} does not exist")
-    return organisation
 
 
 def _organisation_response(organisation: Organisation, status_code: int = 200) -> Response[OrganisationPublic]:
@@ -249,7 +282,7 @@ class OrganisationController(Controller):
     async def get_organisation(
         self, session: DbSession, user: CurrentUser, organisation_id: PathId
     ) -> Response[OrganisationPublic]:
-        return _organisation_response(await _organisation(session, organisation_id))
+        return _organisation_response(await readable_organisation(session, user, organisation_id))
 
     @patch("/{organisation_id:int}", summary="Change an organisation (If-Match guards)", response_headers=ETAG_HEADER)
     async def update(
@@ -260,8 +293,7 @@ class OrganisationController(Controller):
         data: JSONBody[OrganisationUpdate],
         if_match: IfMatch = None,
     ) -> Response[OrganisationPublic]:
-        organisation = await _organisation(session, organisation_id)
-        require_writer(user, "organisations")
+        organisation = await writable_organisation(session, user, organisation_id)
         check_if_match(if_match, "organisation", organisation)
         changes = data.model_dump(exclude_unset=True)
         if changes.get("name"):
@@ -279,8 +311,7 @@ class OrganisationController(Controller):
     async def remove(
         self, session: DbSession, user: CurrentUser, organisation_id: PathId, if_match: IfMatch = None
     ) -> None:
-        organisation = await _organisation(session, organisation_id)
-        require_writer(user, "organisations")
+        organisation = await writable_organisation(session, user, organisation_id)
         check_if_match(if_match, "organisation", organisation)
         for contact in await session.exec(select(Contact).where(Contact.organisation_id == organisation_id)):
             contact.organisation_id = None

@@ -1,5 +1,8 @@
 """Merge two contacts that are the same person: accounts, mentions, conversations and leads move to the survivor,
-the duplicate is kept as a soft-deleted row pointing at it, and a ContactMerge row records what moved."""
+the duplicate is kept as a soft-deleted row pointing at it, and a ContactMerge row records what moved.
+
+Erased people are never merged back: an erased contact is deleted (so not a merge party), and a merge that would
+hand the survivor an identifier on the suppression list is refused."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from crm.models import (
     PlatformAccount,
     Task,
 )
+from crm.privacy import refuse_suppressed
+from crm.settings import Settings
 
 FILLED_FIELDS = ("display_name", "email", "organisation_id", "external_id")
 
@@ -40,12 +45,25 @@ async def _fold_lead(session: AsyncSession, source: Lead, target: Lead) -> None:
 
 
 async def merge_contacts(
-    session: AsyncSession, target: Contact, source: Contact, *, actor: str, actor_user_id: int | None = None
+    session: AsyncSession,
+    settings: Settings,
+    target: Contact,
+    source: Contact,
+    *,
+    actor: str,
+    actor_user_id: int | None = None,
 ) -> ContactMerge:
     if target.id == source.id:
         raise InvalidInput("a contact cannot be merged into itself")
-    if source.merged_into_id is not None or source.deleted_at is not None:
-        raise Conflict(f"contact {source.id} has already been merged or deleted")
+    for party in (source, target):
+        if party.merged_into_id is not None or party.deleted_at is not None:
+            raise Conflict(f"contact {party.id} has already been merged, deleted or erased")
+    # Checked before anything moves: the identifiers the survivor would take over from the duplicate.
+    await refuse_suppressed(
+        session,
+        settings,
+        {name: getattr(source, name) for name in ("email", "external_id") if not getattr(target, name)},
+    )
     detail: dict[str, Any] = {"accounts": [], "mentions": 0, "leads_moved": [], "leads_folded": {}, "fields": {}}
 
     for account in await session.exec(select(PlatformAccount).where(PlatformAccount.contact_id == source.id)):

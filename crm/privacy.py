@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm import audit
 from crm.changelog import record_change
+from crm.errors import Conflict
 from crm.models import (
     AccountSnapshot,
     AuditEvent,
@@ -64,6 +65,20 @@ async def is_suppressed(session: AsyncSession, settings: Settings, kind: str, va
     digest = suppression_hash(settings, kind, value)
     found = await session.exec(select(Suppression.id).where(Suppression.value_hash == digest))
     return found.first() is not None
+
+
+async def refuse_suppressed(session: AsyncSession, settings: Settings, identifiers: dict[str, str | None]) -> None:
+    """Refuse to store a person again under an identifier of someone erased (`identifiers`: kind -> value).
+
+    The refusal names the kind of identifier, not whose it was: the hash is all that is left to compare with.
+    """
+    for kind, value in identifiers.items():
+        if await is_suppressed(session, settings, kind, value):
+            label = kind.replace("_", " ")
+            raise Conflict(
+                f"this {label} belongs to a person who was erased; they cannot be stored or contacted again",
+                extra={"suppressed": kind},
+            )
 
 
 async def suppress(session: AsyncSession, settings: Settings, kind: str, value: str, reason: str) -> None:

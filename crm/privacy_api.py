@@ -1,5 +1,8 @@
 """Privacy routes under /api/v1/contacts/{id}: consent records, do-not-contact and contact-initiated flags,
-the personal-data export and erasure (both admin-only and audited)."""
+the personal-data export and erasure (both admin-only and audited).
+
+Recording an opt-out is open to anyone who may write and sees the person; lifting one, and any change to consent or
+the contact-initiated basis, is an admin's, with a reason that goes to the audit log (crm.policy decides both)."""
 
 from __future__ import annotations
 
@@ -13,17 +16,26 @@ from sqlmodel import Field, SQLModel, col, select
 from crm import audit
 from crm.errors import NotFound
 from crm.models import ConsentRecord, Contact, utcnow
-from crm.policy import readable_contact, require_admin, writable_contact
+from crm.policy import readable_contact, require_admin, require_privacy_change
 from crm.privacy import erase_contact, export_contact
 from crm.web import AppSettings, CurrentUser, DbSession
 
 Basis = Literal["consent", "legitimate_interest", "contract", "contact_initiated", "public_task"]
 
 
+def _reason() -> Any:
+    return Field(default=None, max_length=500, description="Why; required for every change only an admin may make.")
+
+
 class ConsentCreate(SQLModel):
     basis: Basis
     channel: str = Field(default="any", min_length=1, max_length=20)
     source: str = Field(default="", max_length=200)
+    reason: str | None = _reason()
+
+
+class ConsentWithdraw(SQLModel):
+    reason: str | None = _reason()
 
 
 class ConsentPublic(SQLModel):
@@ -40,6 +52,7 @@ class ConsentPublic(SQLModel):
 class PrivacyFlags(SQLModel):
     do_not_contact: bool | None = None
     contact_initiated: bool | None = None
+    reason: str | None = _reason()
 
 
 class PrivacyState(SQLModel):
@@ -89,7 +102,8 @@ class PrivacyController(Controller):
     async def add_consent(
         self, session: DbSession, user: CurrentUser, contact_id: FromPath[int], data: JSONBody[ConsentCreate]
     ) -> ConsentPublic:
-        contact = await writable_contact(session, user, contact_id)
+        contact = await readable_contact(session, user, contact_id)
+        reason = require_privacy_change(user, data.reason, protective=False)
         now = utcnow()
         record = ConsentRecord(
             contact_id=contact_id,
@@ -112,15 +126,21 @@ class PrivacyController(Controller):
             actor_user_id=user.id,
             object_type="contact",
             object_id=contact_id,
-            detail={"consent_id": record.id, "basis": data.basis, "channel": data.channel},
+            detail={"consent_id": record.id, "basis": data.basis, "channel": data.channel, "reason": reason},
         )
         return ConsentPublic.model_validate(record)
 
     @post("/consents/{consent_id:int}/withdraw", summary="Withdraw a consent record", status_code=200)
     async def withdraw_consent(
-        self, session: DbSession, user: CurrentUser, contact_id: FromPath[int], consent_id: FromPath[int]
+        self,
+        session: DbSession,
+        user: CurrentUser,
+        contact_id: FromPath[int],
+        consent_id: FromPath[int],
+        data: JSONBody[ConsentWithdraw | None] = None,
     ) -> ConsentPublic:
-        contact = await writable_contact(session, user, contact_id)
+        contact = await readable_contact(session, user, contact_id)
+        reason = require_privacy_change(user, data.reason if data else None, protective=False)
         record = await session.get(ConsentRecord, consent_id)
         if record is None or record.contact_id != contact_id:
             raise NotFound(f"consent {consent_id} does not exist")
@@ -147,7 +167,7 @@ class PrivacyController(Controller):
                 actor_user_id=user.id,
                 object_type="contact",
                 object_id=contact_id,
-                detail={"consent_id": consent_id},
+                detail={"consent_id": consent_id, "reason": reason},
             )
         return ConsentPublic.model_validate(record)
 
@@ -155,18 +175,28 @@ class PrivacyController(Controller):
     async def get_privacy(self, session: DbSession, user: CurrentUser, contact_id: FromPath[int]) -> PrivacyState:
         return privacy_state(await readable_contact(session, user, contact_id))
 
-    @put("/privacy", summary="Set do-not-contact (honoured on every channel) or contact-initiated")
+    @put(
+        "/privacy",
+        summary="Record an opt-out (do-not-contact, honoured on every channel); admins lift it or set contact-initiated",
+        description="Setting `do_not_contact` to true is open to every user who may write and sees the contact. "
+        "Lifting it or changing `contact_initiated` is for admins and needs a `reason`, kept in the audit log.",
+    )
     async def set_privacy(
         self, session: DbSession, user: CurrentUser, contact_id: FromPath[int], data: JSONBody[PrivacyFlags]
     ) -> PrivacyState:
-        contact = await writable_contact(session, user, contact_id)
+        contact = await readable_contact(session, user, contact_id)
         changed: dict[str, Any] = {}
         for name in ("do_not_contact", "contact_initiated"):
             value = getattr(data, name)
             if value is not None and value != getattr(contact, name):
-                setattr(contact, name, value)
                 changed[name] = value
+        # Only a newly recorded opt-out is protective; a change that also touches the basis needs an admin.
+        reason = require_privacy_change(user, data.reason, protective=changed in ({}, {"do_not_contact": True}))
+        for name, value in changed.items():
+            setattr(contact, name, value)
         if changed:
+            if reason:
+                changed["reason"] = reason
             contact.updated_at, contact.version = utcnow(), contact.version + 1
             session.add(contact)
             audit.record(

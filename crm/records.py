@@ -37,7 +37,7 @@ async def tag_ids(session: AsyncSession, names: list[str]) -> dict[str, int]:
     if not names:
         return {}
     named = select(Tag.name, Tag.id).where(col(Tag.name).in_(names))
-    found: dict[str, int] = {name: tag_id for name, tag_id in await session.exec(named)}
+    found = {name: tag_id for name, tag_id in await session.exec(named) if tag_id is not None}
     missing = [name for name in names if name not in found]
     if missing:
         conn = await session.connection()
@@ -48,7 +48,7 @@ async def tag_ids(session: AsyncSession, names: list[str]) -> dict[str, int]:
             .values([{"name": name, "created_at": now} for name in missing])
             .on_conflict_do_nothing(index_elements=["name"])
         )
-        found.update({name: tag_id for name, tag_id in await session.exec(named)})
+        found.update({name: tag_id for name, tag_id in await session.exec(named) if tag_id is not None})
     return found
 
 

@@ -46,6 +46,8 @@ class World:
     other_task: int
     other_message: int
     own_contact: int
+    team_contact: int  # the person behind team_lead
+    other_org: int  # holds other_contact
     pipeline_id: int
     stage_id: int
 
@@ -89,6 +91,11 @@ async def world(client: AsyncTestClient[Any], settings: Settings, admin: Caller)
     team_note = await create(client, rep_a2, f"/api/v1/leads/{team_lead['id']}/notes", {"body": "mine"})
     other_task = await create(client, rep_b, f"/api/v1/leads/{other['id']}/tasks", {"title": "follow up"})
     pipeline = (await client.get("/api/v1/pipelines", headers=admin.headers)).json()[0]
+    org = await create(client, admin, "/api/v1/organisations", {"name": "Maria's company"})
+    linked = await client.patch(
+        f"/api/v1/contacts/{other['contact_id']}", json={"organisation_id": org["id"]}, headers=admin.headers
+    )
+    assert linked.status_code == 200, linked.text
     return World(
         admin=admin,
         rep_a=rep_a,
@@ -107,6 +114,8 @@ async def world(client: AsyncTestClient[Any], settings: Settings, admin: Caller)
         other_task=other_task["id"],
         other_message=draft.json()["id"],
         own_contact=c3["id"],
+        team_contact=c2["id"],
+        other_org=org["id"],
         pipeline_id=pipeline["id"],
         stage_id=pipeline["stages"][-1]["id"],
     )
@@ -162,6 +171,11 @@ INVISIBLE_TO_REP_A = [
     ("PATCH", "/api/v1/contacts/{other_contact}", {"display_name": "x"}),
     ("DELETE", "/api/v1/contacts/{other_contact}", None),
     ("GET", "/api/v1/contacts/{other_contact}/merges", None),
+    ("POST", "/api/v1/contacts/{other_contact}/merge", {"source_contact_id": "{own_contact}"}),
+    ("GET", "/api/v1/contacts/{other_contact}/privacy", None),
+    ("PUT", "/api/v1/contacts/{other_contact}/privacy", {"do_not_contact": True}),
+    ("GET", "/api/v1/contacts/{other_contact}/consents", None),
+    ("POST", "/api/v1/contacts/{other_contact}/consents", {"basis": "consent", "reason": "x"}),
     ("GET", "/api/v1/notes/{other_note}", None),
     ("PATCH", "/api/v1/notes/{other_note}", {"body": "x"}),
     ("DELETE", "/api/v1/notes/{other_note}", None),
@@ -193,6 +207,16 @@ READ_ONLY_FOR_REP_A = [
     ("POST", "/api/v1/leads/{team_lead}/replies", {"body": "hi"}),
     ("PATCH", "/api/v1/notes/{team_note}", {"body": "x"}),
     ("DELETE", "/api/v1/notes/{team_note}", None),
+    ("PATCH", "/api/v1/contacts/{team_contact}", {"display_name": "x"}),
+    ("DELETE", "/api/v1/contacts/{team_contact}", None),
+    ("POST", "/api/v1/contacts/{own_contact}/merge", {"source_contact_id": "{team_contact}"}),
+    ("POST", "/api/v1/contacts/{team_contact}/merge", {"source_contact_id": "{own_contact}"}),
+    ("PUT", "/api/v1/contacts/by-external-id/team-ext", {"display_name": "x"}),
+    ("PUT", "/api/v1/contacts/{team_contact}/privacy", {"contact_initiated": True, "reason": "x"}),
+    ("PUT", "/api/v1/contacts/{own_contact}/privacy", {"contact_initiated": True, "reason": "x"}),
+    ("POST", "/api/v1/contacts/{own_contact}/consents", {"basis": "consent", "reason": "x"}),
+    ("PATCH", "/api/v1/organisations/{other_org}", {"name": "x"}),
+    ("DELETE", "/api/v1/organisations/{other_org}", None),
     ("POST", "/api/v1/watches", {"name": "mine", "keywords": ["x"]}),
     ("POST", "/api/v1/watches/{watch_id}/mentions/import", None),
     ("PATCH", "/api/v1/campaigns/{watch_id}", {"active": False}),
@@ -216,6 +240,10 @@ READ_ONLY_FOR_REP_A = [
 
 async def test_visible_objects_a_rep_may_not_change_are_403(client: AsyncTestClient[Any], world: World) -> None:
     values = {**vars(world), "admin_id": world.admin.user.id}
+    tagged = await client.patch(
+        f"/api/v1/contacts/{world.team_contact}", json={"external_id": "team-ext"}, headers=world.admin.headers
+    )
+    assert tagged.status_code == 200, tagged.text
     for method, template, body in READ_ONLY_FOR_REP_A:
         path = template.format(**values)
         if method in ("PATCH", "DELETE") and "routing-rules" not in path:
@@ -309,3 +337,101 @@ async def test_a_reps_lead_export_holds_only_the_leads_their_list_shows(
         world.team_lead,
         world.own_lead,
     }
+
+
+async def test_only_an_admin_lifts_an_opt_out_and_says_why(client: AsyncTestClient[Any], world: World) -> None:
+    privacy = f"/api/v1/contacts/{world.own_contact}/privacy"
+    recorded = await client.put(privacy, json={"do_not_contact": True}, headers=world.rep_a.headers)
+    assert recorded.status_code == 200 and recorded.json()["do_not_contact"] is True
+
+    lift = {"do_not_contact": False, "reason": "they changed their mind"}
+    for rep in (world.rep_a, world.rep_a2):  # the lead's owner, and a teammate who may only read it
+        refused = await client.put(privacy, json=lift, headers=rep.headers)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"] == "urn:warmline:problem:permission-denied"
+    patched = await client.patch(
+        f"/api/v1/contacts/{world.own_contact}", json={"do_not_contact": False}, headers=world.rep_a.headers
+    )
+    assert patched.status_code == 403, patched.text
+    assert (await client.get(privacy, headers=world.admin.headers)).json()["do_not_contact"] is True
+    draft = await client.post(f"/api/v1/leads/{world.own_lead}/drafts", headers=world.rep_a.headers)
+    assert draft.status_code == 409 and draft.json()["type"] == "urn:warmline:problem:outreach-blocked"
+
+    unexplained = await client.put(privacy, json={"do_not_contact": False}, headers=world.admin.headers)
+    assert unexplained.status_code == 422 and "reason" in unexplained.json()["detail"]
+    lifted = await client.put(privacy, json=lift, headers=world.admin.headers)
+    assert lifted.status_code == 200 and lifted.json()["do_not_contact"] is False
+    audit = await client.get("/api/v1/audit", params={"action": "contact.privacy_changed"}, headers=world.admin.headers)
+    assert [(e["actor"], e["detail"]) for e in audit.json()["items"]] == [
+        ("admin@example.com", {"do_not_contact": False, "reason": "they changed their mind"}),
+        ("rep.a@example.com", {"do_not_contact": True}),
+    ]
+
+
+async def test_anyone_who_may_write_and_sees_the_person_records_an_opt_out(
+    client: AsyncTestClient[Any], world: World
+) -> None:
+    path = f"/api/v1/contacts/{world.team_contact}/privacy"
+    refused = await client.put(path, json={"do_not_contact": True}, headers=world.reader.headers)
+    assert refused.status_code == 403
+    # rep_a may not change the teammate's lead, but protecting the person is never blocked.
+    recorded = await client.put(path, json={"do_not_contact": True}, headers=world.rep_a.headers)
+    assert recorded.status_code == 200 and recorded.json()["do_not_contact"] is True
+    draft = await client.post(f"/api/v1/leads/{world.team_lead}/drafts", headers=world.rep_a2.headers)
+    assert draft.status_code == 409
+
+
+async def test_consent_is_recorded_and_withdrawn_by_admins_only(client: AsyncTestClient[Any], world: World) -> None:
+    base = f"/api/v1/contacts/{world.own_contact}/consents"
+    body = {"basis": "consent", "reason": "form"}
+    assert (await client.post(base, json=body, headers=world.rep_a.headers)).status_code == 403
+    given = await client.post(base, json=body, headers=world.admin.headers)
+    assert given.status_code == 201, given.text
+    withdraw = f"{base}/{given.json()['id']}/withdraw"
+    assert (await client.post(withdraw, json={"reason": "x"}, headers=world.rep_a.headers)).status_code == 403
+    assert (await client.post(withdraw, headers=world.marketer.headers)).status_code == 403
+    assert (await client.post(withdraw, json={"reason": "asked"}, headers=world.admin.headers)).status_code == 200
+
+
+async def test_a_rep_changes_the_contacts_of_their_own_leads_and_contacts_without_one(
+    client: AsyncTestClient[Any], world: World
+) -> None:
+    h = world.rep_a.headers
+    own = await client.patch(f"/api/v1/contacts/{world.own_contact}", json={"display_name": "Mine"}, headers=h)
+    assert own.status_code == 200, own.text
+    loose = await create(client, world.admin, "/api/v1/contacts", {"display_name": "No lead yet"})
+    assert (
+        await client.patch(f"/api/v1/contacts/{loose['id']}", json={"display_name": "Taken"}, headers=h)
+    ).status_code == 200
+    # Marketers keep lead-less records but not the people behind a rep's lead.
+    m = world.marketer.headers
+    assert (
+        await client.patch(f"/api/v1/contacts/{loose['id']}", json={"display_name": "M"}, headers=m)
+    ).status_code == 200
+    assert (
+        await client.patch(f"/api/v1/contacts/{world.own_contact}", json={"display_name": "M"}, headers=m)
+    ).status_code == 403
+    assert (
+        await client.patch(f"/api/v1/contacts/{loose['id']}", json={"display_name": "R"}, headers=world.reader.headers)
+    ).status_code == 403
+
+
+async def test_organisations_are_changed_by_admins_marketers_and_reps_who_may_change_all_their_contacts(
+    client: AsyncTestClient[Any], world: World
+) -> None:
+    path = f"/api/v1/organisations/{world.other_org}"
+    assert (await client.get(path, headers=world.rep_a.headers)).status_code == 200
+    assert (await client.patch(path, json={"name": "x"}, headers=world.rep_a.headers)).status_code == 403
+    assert (await client.patch(path, json={"name": "x"}, headers=world.reader.headers)).status_code == 403
+    assert (await client.patch(path, json={"name": "Renamed"}, headers=world.rep_b.headers)).status_code == 200
+    assert (await client.patch(path, json={"name": "Acme"}, headers=world.marketer.headers)).status_code == 200
+
+    mine = await create(client, world.rep_a, "/api/v1/organisations", {"name": "Rep A's customer"})
+    linked = await client.patch(
+        f"/api/v1/contacts/{world.own_contact}", json={"organisation_id": mine["id"]}, headers=world.rep_a.headers
+    )
+    assert linked.status_code == 200, linked.text
+    org_path = f"/api/v1/organisations/{mine['id']}"
+    assert (await client.delete(org_path, headers=world.rep_b.headers)).status_code == 403
+    assert (await client.delete(org_path, headers=world.rep_a.headers)).status_code == 204
+    assert (await client.delete(path, headers=world.admin.headers)).status_code == 204

@@ -58,25 +58,37 @@ async def test_consent_is_recorded_listed_and_withdrawn(client: AsyncTestClient[
     lead = await lead_with_conversation(client, admin)
     base = f"/api/v1/contacts/{lead['contact_id']}"
     given = await client.post(
-        f"{base}/consents", json={"basis": "consent", "channel": "email", "source": "web form"}, headers=admin.headers
+        f"{base}/consents",
+        json={"basis": "consent", "channel": "email", "source": "web form", "reason": "signed up at the fair"},
+        headers=admin.headers,
     )
     assert given.status_code == 201, given.text
     state = (await client.get(f"{base}/privacy", headers=admin.headers)).json()
     assert state["consent_basis"] == "consent" and state["consent_at"] is not None
-    withdrawn = await client.post(f"{base}/consents/{given.json()['id']}/withdraw", headers=admin.headers)
+    withdraw = f"{base}/consents/{given.json()['id']}/withdraw"
+    unexplained = await client.post(withdraw, headers=admin.headers)
+    assert unexplained.status_code == 422 and "reason" in unexplained.json()["detail"]
+    withdrawn = await client.post(withdraw, json={"reason": "asked by phone"}, headers=admin.headers)
     assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"] is not None
     listed = (await client.get(f"{base}/consents", headers=admin.headers)).json()
     assert [(c["basis"], c["withdrawn_at"] is not None) for c in listed] == [("consent", True)]
     assert (await client.get(f"{base}/privacy", headers=admin.headers)).json()["consent_basis"] is None
-    bad = await client.post(f"{base}/consents", json={"basis": "because"}, headers=admin.headers)
+    bad = await client.post(f"{base}/consents", json={"basis": "because", "reason": "x"}, headers=admin.headers)
     assert bad.status_code == 400 or bad.status_code == 422
+    no_reason = await client.post(f"{base}/consents", json={"basis": "consent"}, headers=admin.headers)
+    assert no_reason.status_code == 422 and "reason" in no_reason.json()["detail"]
+    audit = (await client.get("/api/v1/audit", params={"action": "consent"}, headers=admin.headers)).json()["items"]
+    assert {(e["action"], e["detail"]["reason"]) for e in audit} == {
+        ("consent.recorded", "signed up at the fair"),
+        ("consent.withdrawn", "asked by phone"),
+    }
 
 
 async def test_do_not_contact_blocks_new_drafts(client: AsyncTestClient[Any], admin: Caller) -> None:
     lead = await lead_with_conversation(client, admin)
     flags = await client.put(
         f"/api/v1/contacts/{lead['contact_id']}/privacy",
-        json={"do_not_contact": True, "contact_initiated": True},
+        json={"do_not_contact": True, "contact_initiated": True, "reason": "wrote to us, then said stop"},
         headers=admin.headers,
     )
     assert flags.status_code == 200 and flags.json()["do_not_contact"] is True
@@ -85,7 +97,11 @@ async def test_do_not_contact_blocks_new_drafts(client: AsyncTestClient[Any], ad
     audit = (
         await client.get("/api/v1/audit", params={"action": "contact.privacy_changed"}, headers=admin.headers)
     ).json()
-    assert audit["items"][0]["detail"] == {"do_not_contact": True, "contact_initiated": True}
+    assert audit["items"][0]["detail"] == {
+        "do_not_contact": True,
+        "contact_initiated": True,
+        "reason": "wrote to us, then said stop",
+    }
 
 
 async def test_the_personal_data_export_holds_everything_about_the_person(

@@ -7,7 +7,6 @@ engine and pool): Litestar's test client runs one request at a time, so it could
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 import uvicorn
