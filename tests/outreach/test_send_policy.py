@@ -94,7 +94,9 @@ async def test_an_opt_out_reply_puts_the_person_on_do_not_contact_and_blocks_pen
     first = await draft(client, admin, lead)
     await client.post(f"/api/v1/messages/{first.json()['id']}/sent", headers=h)
     pending = (await draft(client, admin, other)).json()
-    consent = await client.post(f"/api/v1/contacts/{lead['contact_id']}/consents", json={"basis": "consent"}, headers=h)
+    consent = await client.post(
+        f"/api/v1/contacts/{lead['contact_id']}/consents", json={"basis": "consent", "reason": "form"}, headers=h
+    )
     assert consent.status_code == 201, consent.text
 
     reply = await client.post(
