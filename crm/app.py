@@ -42,6 +42,7 @@ from crm.problems import EXCEPTION_HANDLERS
 from crm.queue import create_queue
 from crm.ratelimit import rate_limit_headers_middleware
 from crm.records_api import NoteController, TaskController
+from crm.security_headers import add_security_headers
 from crm.settings import Settings, get_settings
 from crm.sync import SyncController
 from crm.users_api import ApiKeyController, RoutingRuleController, TeamController, UserController
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=["/api", "/health", "/ready", "/schema", "/static"],
         ),
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_security_headers],
         openapi_config=OpenAPIConfig(
             title="Warmline",
             version=__version__,

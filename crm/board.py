@@ -1,7 +1,9 @@
 """The web lead board: sign-in, a kanban of leads by stage (best score first) and a lead's detail panel.
 
 Server-rendered Jinja with htmx partials; outreach actions on the panel live in outreach/board.py and
-re-render the panel through `lead_panel` here.
+re-render the panel through `lead_panel` here. The board is one more door to the same rules as the API: which leads
+a user sees and changes comes from crm.policy (an invisible lead is a 404 page, a visible one the user may not change
+a 403), the list from crm.lead_filters, and sign-in from crm.sign_in.
 """
 
 from __future__ import annotations
@@ -9,20 +11,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
-from litestar.response import Redirect, Template
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.response import Redirect, Response, Template
+from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm import audit
-from crm.auth import verify_password
-from crm.errors import WarmlineError
+from crm.errors import NotAuthenticated, NotFound, RateLimited, WarmlineError
+from crm.lead_filters import LeadFilter
 from crm.models import Contact, Lead, Mention, Message, PlatformAccount, Stage, User, Watch, utcnow
 from crm.pipeline import default_pipeline, move_lead, stages_of, transition_allowed
-from crm.web import DbSession
+from crm.policy import lead_scope_of, lead_writable, readable_lead, require_lead_write
+from crm.sign_in import sign_in
+from crm.web import AppSettings, DbSession, Queue, web_link
 
 CARDS_PER_COLUMN = 50
 
@@ -39,6 +44,7 @@ class Card:
     excerpt: str
     due: str | None
     overdue: bool
+    do_not_contact: bool = False
 
     @property
     def score_label(self) -> str:
@@ -70,6 +76,7 @@ def _card(lead: Lead, contact: Contact | None, account: PlatformAccount | None, 
         excerpt=_excerpt(mention.text if mention else ""),
         due=f"{due:%Y-%m-%d %H:%M} UTC" if due else None,
         overdue=bool(due and due < utcnow()),
+        do_not_contact=bool(contact and contact.do_not_contact),
     )
 
 
@@ -92,11 +99,16 @@ async def signed_in_user(request: Request[Any, Any, Any], session: AsyncSession)
     return user if user is not None and user.is_active else None
 
 
-def _must_sign_in(request: Request[Any, Any, Any]) -> Redirect:
-    redirect = Redirect("/login")
+def must_sign_in(request: Request[Any, Any, Any]) -> Redirect | Response[str]:
+    """Off to the sign-in form: a redirect for a page, an HX-Redirect for an htmx call (the browser's XHR would
+    follow a plain redirect itself and swap the sign-in form into the panel)."""
     if request.headers.get("hx-request"):
-        redirect.headers["HX-Redirect"] = "/login"
-    return redirect
+        return Response("", status_code=401, headers={"HX-Redirect": "/login"}, media_type="text/html")
+    return Redirect("/login")
+
+
+def missing_lead() -> Template:
+    return Template(template_name="board/_missing.html.j2", status_code=404)
 
 
 async def lead_card(session: AsyncSession, lead: Lead) -> Card:
@@ -105,9 +117,16 @@ async def lead_card(session: AsyncSession, lead: Lead) -> Card:
 
 
 async def lead_panel(
-    session: AsyncSession, lead: Lead, user: User, *, error: str | None = None, refresh_card: bool = False
+    session: AsyncSession,
+    lead: Lead,
+    user: User,
+    *,
+    error: str | None = None,
+    refresh_card: bool = False,
+    status_code: int = 200,
 ) -> Template:
-    """The detail panel for one lead: reasons, the post, the conversation and the allowed next stages."""
+    """The detail panel for one lead: reasons, the post, the conversation and, when the user may change the lead
+    (crm.policy), the allowed next stages and outreach actions."""
     card = await lead_card(session, lead)
     mention = await session.get(Mention, lead.first_mention_id) if lead.first_mention_id else None
     messages = (
@@ -119,22 +138,57 @@ async def lead_panel(
     contact = await session.get(Contact, lead.contact_id)
     blocked = "Do not contact: this person opted out." if contact and contact.do_not_contact else None
     has_open_draft = any(m.direction == "outbound" and m.status in ("draft", "approved") for m in messages)
-    writable = user.role != "read_only"
+    writable = lead_writable(user, lead)
     return Template(
         template_name="board/_lead.html.j2",
         context={
             "lead": lead,
             "card": card,
             "mention": mention,
+            "post_url": web_link(mention.url) if mention else None,
             "messages": messages,
+            "writable": writable,
             "moves": [s for s in stages if transition_allowed(stages, lead.stage, s.key)] if writable else [],
             "can_draft": writable and not blocked and not has_open_draft and lead.stage in ("new", "qualified"),
             "blocked": blocked,
             "error": error,
         },
+        status_code=status_code,
         # The board re-fetches itself on this event, so a moved card lands in its new column.
         headers={"HX-Trigger": "board-changed"} if refresh_card else None,
     )
+
+
+async def refused(session: AsyncSession, lead: Lead, user: User, error: WarmlineError) -> Template:
+    """The panel again, with the reason, under the status the API gives for the same refusal. Whatever the action
+    changed before it was refused is undone, as the API's transaction would be."""
+    await session.rollback()
+    await session.refresh(lead)
+    await session.refresh(user)
+    return await lead_panel(session, lead, user, error=error.detail, status_code=error.status)
+
+
+async def _hidden_below(
+    session: AsyncSession, filters: LeadFilter, pipeline_id: int, threshold: float
+) -> tuple[int, int]:
+    """How many of the leads the filters allow score below the threshold, and how many of them are not scored yet."""
+    score = col(Lead.score)
+    query = filters.apply(
+        select(func.count(), func.count(score))
+        .select_from(Lead)
+        .where(
+            col(Lead.deleted_at).is_(None),
+            col(Lead.pipeline_id) == pipeline_id,
+            or_(score.is_(None), score < threshold),
+        )
+    )
+    total, scored = (await session.exec(query)).one()
+    return int(total), int(total) - int(scored)
+
+
+def _board_url(watch_id: int | None, show_all: bool) -> str:
+    query = urlencode({k: v for k, v in (("watch_id", watch_id), ("all", 1 if show_all else None)) if v is not None})
+    return f"/board?{query}" if query else "/board"
 
 
 class BoardController(Controller):
@@ -153,21 +207,27 @@ class BoardController(Controller):
         self,
         request: Request[Any, Any, Any],
         session: DbSession,
+        queue: Queue,
+        settings: AppSettings,
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         email = (data.get("email") or "").strip().lower()
-        user = (await session.exec(select(User).where(User.email == email))).first()
-        if user is None or not user.is_active or not verify_password(user.password_hash, data.get("password") or ""):
-            audit.record(session, "auth.sign_in_failed", actor=email or "unknown", object_type="user")
+        try:
+            await sign_in(request, session, queue, settings, email, data.get("password") or "")
+        except (NotAuthenticated, RateLimited) as exc:
+            throttled = isinstance(exc, RateLimited)
             return Template(
                 template_name="login.html.j2",
-                context={"user": None, "error": "Wrong email or password.", "email": email},
-                status_code=401,
+                context={
+                    "user": None,
+                    "email": email,
+                    "error": "Too many failed sign-ins for this email; try again later."
+                    if throttled
+                    else "Wrong email or password.",
+                },
+                status_code=exc.status,
+                headers=exc.headers,
             )
-        request.set_session({"user_id": user.id})
-        audit.record(
-            session, "auth.signed_in", actor=user.email, actor_user_id=user.id, object_type="user", object_id=user.id
-        )
         return Redirect("/board", status_code=303)
 
     @post("/logout", status_code=303)
@@ -177,26 +237,38 @@ class BoardController(Controller):
 
     @get("/board")
     async def board(
-        self, request: Request[Any, Any, Any], session: DbSession, watch_id: FromQuery[int | None] = None
-    ) -> Template | Redirect:
+        self,
+        request: Request[Any, Any, Any],
+        session: DbSession,
+        settings: AppSettings,
+        watch_id: FromQuery[int | None] = None,
+        show_all: Annotated[bool, QueryParameter(name="all", required=False)] = False,
+    ) -> Template | Redirect | Response[str]:
         user = await signed_in_user(request, session)
         if user is None:
-            return _must_sign_in(request)
+            return must_sign_in(request)
         pipeline = await default_pipeline(session)
         assert pipeline.id is not None
+        threshold = float(settings.lead_score_threshold)
+        # The same scope and filters as GET /api/v1/leads (?watch_id=, ?score_min=): the board shows what the API
+        # lists for this user. Unscored leads count as below the threshold, as they do for ?score_min.
+        campaigns = frozenset({watch_id}) if watch_id is not None else frozenset()
+        scope = LeadFilter(scope=lead_scope_of(user), campaign_ids=campaigns)
+        filters = scope if show_all else LeadFilter(scope=scope.scope, campaign_ids=campaigns, score_min=threshold)
         stages: list[Stage] = await stages_of(session, pipeline.id)
         columns = []
         total = overdue = 0
         for stage in stages:
-            query = _lead_rows().where(Lead.stage == stage.key, Lead.pipeline_id == pipeline.id)
-            if watch_id is not None:
-                query = query.where(Lead.watch_id == watch_id)
+            query = filters.apply(_lead_rows().where(Lead.stage == stage.key, Lead.pipeline_id == pipeline.id))
             query = query.order_by(col(Lead.score).desc().nulls_last(), col(Lead.id).desc())
             cards = [_card(*row) for row in (await session.exec(query.limit(CARDS_PER_COLUMN))).all()]
             total += len(cards)
             overdue += sum(card.overdue for card in cards)
             columns.append({"key": stage.key, "name": stage.name, "cards": cards})
-        watches = (await session.exec(select(Watch).order_by(col(Watch.name)))).all()
+        hidden, unscored = await _hidden_below(session, scope, pipeline.id, threshold)
+        watches = (
+            await session.exec(select(Watch).where(col(Watch.deleted_at).is_(None)).order_by(col(Watch.name)))
+        ).all()
         return Template(
             template_name="board/index.html.j2",
             context={
@@ -206,19 +278,25 @@ class BoardController(Controller):
                 "watch_id": watch_id,
                 "total": total,
                 "overdue": overdue,
+                "show_all": show_all,
+                "threshold": settings.lead_score_threshold,
+                "hidden": hidden,
+                "unscored": unscored,
+                "toggle_url": _board_url(watch_id, not show_all),
             },
         )
 
     @get("/board/leads/{lead_id:int}")
     async def lead_detail(
         self, request: Request[Any, Any, Any], session: DbSession, lead_id: FromPath[int]
-    ) -> Template | Redirect:
+    ) -> Template | Redirect | Response[str]:
         user = await signed_in_user(request, session)
         if user is None:
-            return _must_sign_in(request)
-        lead = await session.get(Lead, lead_id)
-        if lead is None or lead.deleted_at is not None:
-            return Template(template_name="board/_missing.html.j2", status_code=404)
+            return must_sign_in(request)
+        try:
+            lead = await readable_lead(session, user, lead_id)
+        except NotFound:
+            return missing_lead()
         return await lead_panel(session, lead, user)
 
     @post("/board/leads/{lead_id:int}/stage", status_code=200)
@@ -228,16 +306,16 @@ class BoardController(Controller):
         session: DbSession,
         lead_id: FromPath[int],
         data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
-    ) -> Template | Redirect:
+    ) -> Template | Redirect | Response[str]:
         user = await signed_in_user(request, session)
         if user is None:
-            return _must_sign_in(request)
-        lead = await session.get(Lead, lead_id)
-        if lead is None or lead.deleted_at is not None:
-            return Template(template_name="board/_missing.html.j2", status_code=404)
-        if user.role == "read_only":
-            return await lead_panel(session, lead, user, error="Read-only users cannot move leads.")
+            return must_sign_in(request)
         try:
+            lead = await readable_lead(session, user, lead_id)
+        except NotFound:
+            return missing_lead()
+        try:
+            require_lead_write(user, lead)
             await move_lead(
                 session,
                 lead,
@@ -247,5 +325,5 @@ class BoardController(Controller):
                 reason="moved on the board",
             )
         except WarmlineError as exc:
-            return await lead_panel(session, lead, user, error=exc.detail)
+            return await refused(session, lead, user, exc)
         return await lead_panel(session, lead, user, refresh_card=True)

@@ -1,4 +1,5 @@
-"""Request plumbing shared by every route: the session provider, the queue provider, request ids, the caller."""
+"""Request plumbing shared by every route: the session provider, the queue provider, request ids, the caller, and
+the check that keeps a stored URL from becoming a script link on a page."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from arq.connections import ArqRedis
@@ -124,3 +126,26 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             structlog.contextvars.unbind_contextvars("request_id")
 
     return middleware
+
+
+WEB_SCHEMES = frozenset({"http", "https"})
+
+
+def web_link(url: str | None) -> str | None:
+    """The URL when it is an absolute http(s) address, fit for an href; None for anything else.
+
+    URLs on pages come from mentions and accounts, that is from strangers on the internet: `javascript:`, `data:`,
+    `vbscript:`, relative or malformed addresses are shown as text, never as a link. Whitespace and control
+    characters anywhere refuse the URL, since browsers drop them inside a scheme ("java\tscript:").
+    """
+    if not url:
+        return None
+    if any(ord(char) <= 32 or ord(char) == 127 for char in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in WEB_SCHEMES or not parts.hostname:
+        return None
+    return url

@@ -1,4 +1,8 @@
-"""Board actions for outreach: draft a first DM and mark it sent from the lead panel (htmx partials)."""
+"""Board actions for outreach: draft a first DM and mark it sent from the lead panel (htmx partials).
+
+Each action asks crm.policy as the API's outreach routes do: an invisible lead or message is a 404 page, a lead the
+user may read but not change a 403 panel, and the send policy's refusals keep the API's status.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ from typing import Any
 
 from litestar import Controller, Request, post
 from litestar.params import FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Response, Template
 
-from crm.board import lead_panel, signed_in_user
-from crm.errors import WarmlineError
-from crm.models import Lead, Message
+from crm.board import lead_panel, missing_lead, must_sign_in, refused, signed_in_user
+from crm.errors import NotFound, WarmlineError
+from crm.models import Message
+from crm.policy import readable_lead, require_lead_write
 from crm.web import AppSettings, DbSession
 from outreach.service import create_draft, mark_sent
 
@@ -21,36 +26,38 @@ class OutreachBoardController(Controller):
     @post("/board/leads/{lead_id:int}/draft", status_code=200)
     async def draft(
         self, request: Request[Any, Any, Any], session: DbSession, settings: AppSettings, lead_id: FromPath[int]
-    ) -> Template | Redirect:
+    ) -> Template | Redirect | Response[str]:
         user = await signed_in_user(request, session)
         if user is None:
-            return Redirect("/login")
-        lead = await session.get(Lead, lead_id)
-        if lead is None or lead.deleted_at is not None:
-            return Template(template_name="board/_missing.html.j2", status_code=404)
-        if user.role == "read_only":
-            return await lead_panel(session, lead, user, error="Read-only users cannot draft messages.")
+            return must_sign_in(request)
         try:
+            lead = await readable_lead(session, user, lead_id)
+        except NotFound:
+            return missing_lead()
+        try:
+            require_lead_write(user, lead)
             await create_draft(session, settings, lead, user)
         except WarmlineError as exc:
-            return await lead_panel(session, lead, user, error=exc.detail)
+            return await refused(session, lead, user, exc)
         return await lead_panel(session, lead, user)
 
     @post("/board/messages/{message_id:int}/sent", status_code=200)
     async def sent(
         self, request: Request[Any, Any, Any], session: DbSession, message_id: FromPath[int]
-    ) -> Template | Redirect:
+    ) -> Template | Redirect | Response[str]:
         user = await signed_in_user(request, session)
         if user is None:
-            return Redirect("/login")
+            return must_sign_in(request)
         message = await session.get(Message, message_id)
-        lead = await session.get(Lead, message.lead_id) if message else None
-        if message is None or lead is None or lead.deleted_at is not None:
-            return Template(template_name="board/_missing.html.j2", status_code=404)
-        if user.role == "read_only":
-            return await lead_panel(session, lead, user, error="Read-only users cannot send messages.")
+        if message is None:
+            return missing_lead()
         try:
+            lead = await readable_lead(session, user, message.lead_id)
+        except NotFound:
+            return missing_lead()
+        try:
+            require_lead_write(user, lead)
             await mark_sent(session, message, user)
         except WarmlineError as exc:
-            return await lead_panel(session, lead, user, error=exc.detail)
+            return await refused(session, lead, user, exc)
         return await lead_panel(session, lead, user, refresh_card=True)

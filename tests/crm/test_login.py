@@ -1,3 +1,4 @@
+import re
 from typing import Any
 
 from litestar.testing import AsyncTestClient
@@ -53,3 +54,44 @@ async def test_repeated_wrong_passwords_are_throttled(client: AsyncTestClient[An
     right = {"email": "rep@example.com", "password": "correct horse battery"}
     throttled = await client.post("/auth/login", json=right, headers=headers)
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) > 0
+
+
+async def test_the_board_form_is_throttled_and_audited_like_the_json_sign_in(
+    client: AsyncTestClient[Any], session: AsyncSession
+) -> None:
+    await create_user(session, "rep@example.com", password="correct horse battery")
+    await session.commit()
+    page = (await client.get("/login")).text
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page)
+    assert token
+    form = {"email": "rep@example.com", "password": "guess", "_csrf_token": token.group(1)}
+    for _ in range(12):
+        refused = await client.post("/login", data=form, follow_redirects=False)
+        assert refused.status_code in (401, 429)
+    right = await client.post("/login", data={**form, "password": "correct horse battery"}, follow_redirects=False)
+    assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in right.text
+    assert (await client.get("/board", follow_redirects=False)).status_code in (302, 303), "not signed in"
+    # The JSON door counts the same failures: the email is throttled there too.
+    headers = {"X-CSRFToken": client.cookies["csrftoken"]}
+    json_door = await client.post(
+        "/auth/login", json={"email": "rep@example.com", "password": "correct horse battery"}, headers=headers
+    )
+    assert json_door.status_code == 429
+    actions = list(await session.exec(select(AuditEvent.action).order_by(col(AuditEvent.id))))
+    assert actions[:SIGN_IN_FAILURES] == ["auth.sign_in_failed"] * SIGN_IN_FAILURES
+    assert actions[SIGN_IN_FAILURES:] == ["auth.sign_in_throttled"] * (12 - SIGN_IN_FAILURES + 2)
+    assert "auth.signed_in" not in actions
+
+
+async def test_an_unknown_email_on_the_board_form_is_refused_like_a_wrong_password(
+    client: AsyncTestClient[Any], session: AsyncSession
+) -> None:
+    page = (await client.get("/login")).text
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page)
+    assert token
+    form = {"email": "nobody@example.com", "password": "guess", "_csrf_token": token.group(1)}
+    response = await client.post("/login", data=form, follow_redirects=False)
+    assert response.status_code == 401 and "Wrong email or password." in response.text
+    events = list(await session.exec(select(AuditEvent.action, AuditEvent.actor)))
+    assert [tuple(e) for e in events] == [("auth.sign_in_failed", "nobody@example.com")]
