@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,9 @@ pytestmark = [
     ),
 ]
 PASSWORD = "board-test-password"
+THRESHOLD = 60
+# Set it to keep the picture of the board the test ends on; otherwise it goes to the test's tmp_path.
+SCREENSHOT = os.environ.get("WARMLINE_BOARD_SCREENSHOT")
 
 
 def free_port() -> int:
@@ -37,7 +41,12 @@ def crm(env: dict[str, str], *args: str) -> str:
 def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-    env.update(CRM_DATA_DIR=str(tmp_path), CRM_PORT=str(port), CRM_LOG_LEVEL="WARNING")
+    env.update(
+        CRM_DATA_DIR=str(tmp_path),
+        CRM_PORT=str(port),
+        CRM_LOG_LEVEL="WARNING",
+        CRM_LEAD_SCORE_THRESHOLD=str(THRESHOLD),
+    )
     crm(env, "db", "upgrade")
     crm(env, "user", "create", "rep@example.com", "--role", "sales_rep", "--name", "Riley Rep", "--password", PASSWORD)
     crm(env, "user", "create", "admin@example.com", "--role", "admin")
@@ -71,27 +80,41 @@ def test_a_rep_signs_in_drafts_a_dm_and_marks_it_sent_in_a_real_browser(
     watch = api.post(
         "/api/v1/watches", json={"name": "crm", "keywords": ["crm"], "competitors": [{"name": "HubSpot"}]}
     ).json()
-    mention = {
-        "platform": "bluesky",
-        "id": "at://did:plc:x/app.bsky.feed.post/1",
-        "created_at": "2026-11-21T08:00:00Z",
-        "text": "Fed up with HubSpot. Any CRM alternative you would recommend?",
-        "url": "https://bsky.app/profile/ana/post/1",
-        "author": {"handle": "ana.bsky.social", "display_name": "Ana Lima", "followers": 3200, "dm_open": True},
-    }
-    assert (
-        api.post(f"/api/v1/watches/{watch['id']}/mentions/import", content=json.dumps(mention)).json()["new_leads"] == 1
-    )
-    for _ in range(50):  # the in-process worker scores it
-        if api.get("/api/v1/leads").json()["items"][0]["score"] is not None:
+    mentions = [
+        {
+            "platform": "bluesky",
+            "id": "at://did:plc:x/app.bsky.feed.post/1",
+            "created_at": "2026-11-21T08:00:00Z",
+            "text": "Fed up with HubSpot. Any CRM alternative you would recommend?",
+            "url": "https://bsky.app/profile/ana/post/1",
+            "author": {"handle": "ana.bsky.social", "display_name": "Ana Lima", "followers": 3200, "dm_open": True},
+        },
+        {
+            "platform": "bluesky",
+            "id": "at://did:plc:y/app.bsky.feed.post/2",
+            "created_at": "2026-11-21T09:00:00Z",
+            "text": "our crm works fine",
+            "url": "javascript:alert(document.cookie)",
+            "author": {"handle": "bo.bsky.social", "display_name": "Bo Noise"},
+        },
+    ]
+    body = "\n".join(json.dumps(m) for m in mentions)
+    assert api.post(f"/api/v1/watches/{watch['id']}/mentions/import", content=body).json()["new_leads"] == 2
+    for _ in range(50):  # the in-process worker scores them
+        if all(lead["score"] is not None for lead in api.get("/api/v1/leads").json()["items"]):
             break
         time.sleep(0.1)
+    scores = {lead["display_name"]: lead["score"] for lead in api.get("/api/v1/leads").json()["items"]}
+    assert scores["Ana Lima"] >= THRESHOLD > scores["Bo Noise"], scores
 
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         )
         page = browser.new_page()
+        # The pages run under a script-only-from-this-site policy: anything the policy blocks shows up here.
+        refused: list[str] = []
+        page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(f"{base}/board")
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         page.get_by_label("Email").fill("rep@example.com")
@@ -99,8 +122,19 @@ def test_a_rep_signs_in_drafts_a_dm_and_marks_it_sent_in_a_real_browser(
         page.get_by_role("button", name="Sign in").click()
 
         new_column = page.locator('section.column[data-stage="new"]')
-        expect(new_column.locator(".card")).to_have_count(1)
+        expect(new_column.locator(".card")).to_have_count(1)  # Bo scores below the threshold: hidden
         expect(new_column.locator(".card .name")).to_have_text("Ana Lima")
+        page.get_by_label("Campaign").select_option(str(watch["id"]))  # board.js submits the pick
+        expect(page).to_have_url(re.compile(rf"watch_id={watch['id']}"))
+        expect(new_column.locator(".card")).to_have_count(1)
+        page.get_by_role("link", name="Show all leads").click()
+        expect(new_column.locator(".card")).to_have_count(2)
+        new_column.locator(".card", has_text="Bo Noise").click()
+        expect(page.locator("#detail")).to_contain_text("not a web link")
+        assert page.locator("#detail a[href^='javascript']").count() == 0
+        page.get_by_role("link", name=f"Hide leads below {THRESHOLD}").click()
+        expect(new_column.locator(".card")).to_have_count(1)
+
         new_column.locator(".card").click()
         expect(page.locator("#detail")).to_contain_text("mentions competitor HubSpot")
         page.get_by_role("button", name="Draft first DM").click()
@@ -108,6 +142,8 @@ def test_a_rep_signs_in_drafts_a_dm_and_marks_it_sent_in_a_real_browser(
         page.get_by_role("button", name="Mark as sent").click()
         contacted = page.locator('section.column[data-stage="contacted"]')
         expect(contacted.locator(".card .name")).to_have_text("Ana Lima")
-        page.screenshot(path=str(tmp_path / "board.png"), full_page=True)
+        page.screenshot(path=SCREENSHOT or str(tmp_path / "board.png"), full_page=True)
         browser.close()
-    assert api.get("/api/v1/leads").json()["items"][0]["stage"] == "contacted"
+    assert not refused, refused
+    leads = {lead["display_name"]: lead for lead in api.get("/api/v1/leads").json()["items"]}
+    assert leads["Ana Lima"]["stage"] == "contacted"
