@@ -7,7 +7,14 @@ non-zero exit; tracebacks are for bugs only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import os
+import signal
+import socket
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -71,7 +78,14 @@ def db_upgrade(revision: str) -> None:
 # ----------------------------------------------------------------------------- processes
 
 
-async def _run_processes(settings: Settings, *, web: bool, worker: bool, stop: asyncio.Event | None = None) -> None:
+async def _run_processes(
+    settings: Settings,
+    *,
+    web: bool,
+    worker: bool,
+    stop: asyncio.Event | None = None,
+    sock: socket.socket | None = None,
+) -> None:
     """Run the web server and/or an arq worker in this event loop until interrupted or `stop` is set."""
     import uvicorn
 
@@ -87,6 +101,7 @@ async def _run_processes(settings: Settings, *, web: bool, worker: bool, stop: a
             host=settings.host,
             port=settings.port,
             log_level="warning",
+            log_config=None,  # uvicorn's lines go where the app's go (stderr, or the demo's log file)
             lifespan="on",
             access_log=False,
         )
@@ -101,7 +116,7 @@ async def _run_processes(settings: Settings, *, web: bool, worker: bool, stop: a
     watcher = asyncio.create_task(stop_when_told())
     try:
         if server is not None:
-            await server.serve()
+            await server.serve(sockets=[sock] if sock is not None else None)
         elif worker_task is not None:
             await asyncio.wait([worker_task, watcher], return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -112,14 +127,86 @@ async def _run_processes(settings: Settings, *, web: bool, worker: bool, stop: a
             await arq_worker.close()
 
 
-def _port_free(host: str, port: int) -> None:
-    import socket
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here so a port in use is one line before anything starts.
 
-    with socket.socket() as probe:
+    SO_REUSEADDR: a server stopped a moment ago leaves its connections in TIME_WAIT, and without it the kernel
+    refuses the same port for about a minute."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise UserError(f"port {port} on {host} is in use: pass --port or set CRM_PORT") from None
+    return sock
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _stop_on_termination() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the command like Ctrl-C: every `finally` runs, so the worker closes and the
+    embedded Valkey is stopped instead of being orphaned (uvicorn re-raises the signal after its own shutdown)."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _own_terminal_group() -> Iterator[None]:
+    """Under `make demo`, take the terminal's foreground like a shell job, so Ctrl-C reaches this process alone.
+
+    Otherwise make receives the SIGINT too and reports the recipe as interrupted (exit 130) however cleanly the
+    demo stops. Only when this process shares the foreground group of a terminal it did not start (make's)."""
+    fd = sys.stdin.fileno() if sys.stdin is not None and sys.stdin.isatty() else -1
+    try:
+        taken = fd >= 0 and os.tcgetpgrp(fd) == os.getpgrp() != os.getpid()
+    except OSError:
+        taken = False
+    original = os.getpgrp()
+    if taken:
+        quiet = signal.signal(signal.SIGTTOU, signal.SIG_IGN)  # a background group may not set the foreground
         try:
-            probe.bind((host, port))
+            os.setpgid(0, 0)
+            os.tcsetpgrp(fd, os.getpgrp())
         except OSError:
-            raise UserError(f"port {port} on {host} is in use: pass --port or set CRM_PORT") from None
+            taken = False
+        finally:
+            signal.signal(signal.SIGTTOU, quiet)
+    try:
+        yield
+    finally:
+        if taken:
+            quiet = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            with contextlib.suppress(OSError):
+                os.tcsetpgrp(fd, original)
+            signal.signal(signal.SIGTTOU, quiet)
+
+
+def _queue_unscored(settings: Settings) -> int:
+    """Leads whose scoring job was lost (an embedded queue does not outlive its process) get one again."""
+    from crm.db import make_engine, make_sessionmaker, session_scope
+    from crm.queue import create_queue
+    from listeners.ingest import enqueue_unscored
+
+    async def run() -> int:
+        engine = make_engine(settings)
+        queue = await create_queue(settings)
+        try:
+            async with session_scope(make_sessionmaker(engine)) as session:
+                return await enqueue_unscored(session, queue)
+        finally:
+            await queue.aclose()
+            await engine.dispose()
+
+    return asyncio.run(run())
 
 
 @cli.command()
@@ -134,19 +221,20 @@ def _port_free(host: str, port: int) -> None:
 @friendly
 def serve(host: str | None, port: int | None, with_worker: bool | None) -> None:
     """Serve the API and board; without CRM_REDIS_URL an embedded Valkey and a worker run alongside."""
-    from crm.embedded import with_queue
+    with _stop_on_termination():
+        with contextlib.suppress(KeyboardInterrupt):
+            from crm.embedded import with_queue
 
-    settings = load_settings(host=host, port=port)
-    preflight(settings, redis=False)
-    _port_free(settings.host, settings.port)
-    embedded = not settings.redis_url
-    with with_queue(settings) as live:
-        preflight(live, migrated=False)
-        click.echo(f"Warmline {__version__} on {live.base_url}  (API docs: {live.base_url}/schema)")
-        try:
-            asyncio.run(_run_processes(live, web=True, worker=embedded if with_worker is None else with_worker))
-        except KeyboardInterrupt:
-            click.echo("stopped")
+            settings = load_settings(host=host, port=port)
+            preflight(settings, redis=False)
+            run_worker = not settings.redis_url if with_worker is None else with_worker
+            with _listening_socket(settings.host, settings.port) as sock, with_queue(settings) as live:
+                preflight(live, migrated=False)
+                if run_worker and (queued := _queue_unscored(live)):
+                    click.echo(f"{queued} leads without a score were queued for scoring")
+                click.echo(f"Warmline {__version__} on {live.base_url}  (API docs: {live.base_url}/schema)")
+                asyncio.run(_run_processes(live, web=True, worker=run_worker, sock=sock))
+        click.echo("stopped")
 
 
 @cli.command()
@@ -162,6 +250,7 @@ def worker() -> None:
     preflight(settings)
     from crm.worker import create_worker
 
+    # arq handles SIGINT and SIGTERM itself: running jobs finish (or are cancelled) and the connection closes.
     create_worker(settings).run()
 
 
@@ -244,20 +333,24 @@ def apikey_create(email: str, name: str) -> None:
 @friendly
 def demo(port: int | None, exit_after: float | None) -> None:
     """Migrate, start Valkey, worker and web, load the demo mentions, and print where to look."""
-    from crm.demo import run_demo
-    from crm.embedded import with_queue
-    from crm.migrate import upgrade
+    with _own_terminal_group(), _stop_on_termination():
+        # Ctrl-C at any moment (even while modules load) ends with this one line and exit code 0.
+        with contextlib.suppress(KeyboardInterrupt):
+            from crm.demo import run_demo
+            from crm.embedded import with_queue
+            from crm.logs import log_to_file
+            from crm.migrate import upgrade
 
-    settings = load_settings(port=port)
-    preflight(settings, redis=False, migrated=False)
-    upgrade(settings)
-    _port_free(settings.host, settings.port)
-    with with_queue(settings) as live:
-        preflight(live)
-        try:
-            asyncio.run(run_demo(live, _run_processes, exit_after=exit_after, echo=click.echo))
-        except KeyboardInterrupt:
-            click.echo("demo stopped")
+            settings = load_settings(port=port)
+            log_file = settings.data_dir / "logs" / "demo.log"
+            preflight(settings, redis=False, migrated=False)
+            log_to_file(log_file)  # the demo's own lines (where to look, how to sign in) stand alone on screen
+            upgrade(settings)
+            with _listening_socket(settings.host, settings.port) as sock, with_queue(settings) as live:
+                preflight(live)
+                processes = functools.partial(_run_processes, sock=sock)
+                asyncio.run(run_demo(live, processes, exit_after=exit_after, echo=click.echo, log_file=log_file))
+        click.echo("demo stopped")
 
 
 cli.add_command(listen)

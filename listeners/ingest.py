@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from arq.connections import ArqRedis
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.db import SessionMaker, session_scope
-from crm.models import Lead, Watch
+from crm.models import Watch
 from crm.queue import enqueue
 from crm.settings import Settings
 from listeners import analysis
@@ -26,8 +26,9 @@ from listeners.base import RawMention
 from listeners.intake import Rejected
 from listeners.matching import WatchMatcher
 from listeners.store import BATCH_SIZE, SaveResult, batched, save_mentions
-from scoring.registry import ModelCache
-from scoring.service import score_leads, unscored_lead_ids
+
+if TYPE_CHECKING:
+    from scoring.registry import ModelCache
 
 ENQUEUE_CONCURRENCY = 50
 
@@ -75,12 +76,12 @@ async def enqueue_analysis(queue: ArqRedis, mention_ids: list[int]) -> None:
         await enqueue(queue, "analyse_mentions", job_id=job_id, mention_ids=mention_ids)
 
 
-async def enqueue_unscored(session: AsyncSession, queue: ArqRedis, watch_id: int) -> int:
-    """Re-enqueue scoring for this watch's leads that never got a score (e.g. a run killed after a commit)."""
-    rows = await session.exec(
-        select(Lead.id).where(Lead.watch_id == watch_id, col(Lead.score).is_(None), col(Lead.deleted_at).is_(None))
-    )
-    lead_ids = [lead_id for lead_id in rows if lead_id is not None]
+async def enqueue_unscored(session: AsyncSession, queue: ArqRedis, watch_id: int | None = None) -> int:
+    """Re-enqueue scoring for leads (of this watch, or all) that never got a score (e.g. a run killed after a
+    commit, or jobs lost with an embedded queue)."""
+    from scoring.service import unscored_lead_ids
+
+    lead_ids = list(await unscored_lead_ids(session, watch_id))
     await enqueue_scoring(queue, lead_ids)
     return len(lead_ids)
 
@@ -89,6 +90,8 @@ async def process_here(
     sessionmaker: SessionMaker, lead_ids: list[int], mention_ids: list[int], cache: ModelCache | None = None
 ) -> int:
     """What the `analyse_mentions` and `score_lead` jobs would do, done now; returns how many leads were scored."""
+    from scoring.service import score_leads  # scikit-learn loads only when something is scored here
+
     if mention_ids:
         async with session_scope(sessionmaker) as session:
             await analysis.analyse(session, mention_ids)
@@ -97,6 +100,8 @@ async def process_here(
 
 async def score_unscored_here(sessionmaker: SessionMaker, watch_id: int, cache: ModelCache | None = None) -> int:
     """Score this watch's leads that never got a score (an earlier run without a queue, or one killed mid-way)."""
+    from scoring.service import score_leads, unscored_lead_ids
+
     async with session_scope(sessionmaker) as session:
         lead_ids = list(await unscored_lead_ids(session, watch_id))
     return await score_leads(sessionmaker, lead_ids, cache)
@@ -118,7 +123,7 @@ async def ingest(
     with `in_process` and no queue, score and analyse it here."""
     report = IngestReport()
     matcher = WatchMatcher.from_watch(watch)
-    cache = ModelCache()
+    cache: ModelCache | None = None  # loaded on first use: the queue path never needs scikit-learn
     for chunk in batched(items, batch_size):
         async with session_scope(sessionmaker) as session:
             result = await save_mentions(
@@ -129,6 +134,10 @@ async def ingest(
             if analyse:
                 await enqueue_analysis(queue, result.new_mentions)
         elif in_process:
+            if cache is None:
+                from scoring.registry import ModelCache
+
+                cache = ModelCache()
             report.scored += await process_here(
                 sessionmaker, result.new_leads, result.new_mentions if analyse else [], cache
             )
