@@ -76,6 +76,111 @@ def test_db_upgrade_migrates_the_default_sqlite_file(tmp_path: Path) -> None:
     assert (tmp_path / "var" / "warmline.db").exists()
 
 
+def children_of(pid: int) -> set[int]:
+    """Live child processes of pid, read from /proc (zombies waiting to be reaped do not count)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def start_serve(tmp_path: Path, port: int) -> subprocess.Popen[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    clean.update({"CRM_DATA_DIR": str(tmp_path / "var"), "CRM_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "crm", "serve", "--port", str(port)],
+        env=clean,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_health(process: subprocess.Popen[str], port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.communicate()[1][-2000:]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "crm serve did not answer /health"
+        time.sleep(0.2)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads child processes from /proc")
+def test_sigterm_stops_serve_promptly_and_takes_its_embedded_valkey_down_with_it(tmp_path: Path) -> None:
+    assert crm("db", "upgrade", tmp_path=tmp_path).returncode == 0
+    port = free_port()
+    process = start_serve(tmp_path, port)
+    try:
+        wait_for_health(process, port)
+        children = children_of(process.pid)
+        assert children, "the embedded Valkey should run as a child of crm serve"
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert time.monotonic() - started < 15
+    assert process.returncode == 0, err[-2000:]
+    assert out.splitlines()[-1] == "stopped" and "Traceback" not in err
+    deadline = time.monotonic() + 5
+    while any(alive(child) for child in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [child for child in children if alive(child)], "a child of crm serve outlived it"
+
+
+def test_serve_starts_again_on_the_same_port_right_after_a_stop(tmp_path: Path) -> None:
+    assert crm("db", "upgrade", tmp_path=tmp_path).returncode == 0
+    port = free_port()
+    for _ in range(2):
+        process = start_serve(tmp_path, port)
+        try:
+            wait_for_health(process, port)
+            # A request leaves the server's side of the connection in TIME_WAIT once the server closes it.
+            assert httpx.get(f"http://127.0.0.1:{port}/health", headers={"connection": "close"}).status_code == 200
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=20)[1]
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 0, err[-2000:]
+        assert "in use" not in err
+
+
+def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    assert crm("db", "upgrade", tmp_path=tmp_path).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = crm("serve", "--port", str(port), tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: port {port} on 127.0.0.1 is in use: pass --port or set CRM_PORT"
+
+
 @pytest.mark.slow
 def test_the_demo_serves_health_and_schema_on_the_embedded_defaults(tmp_path: Path) -> None:
     port = free_port()
@@ -94,6 +199,7 @@ def test_the_demo_serves_health_and_schema_on_the_embedded_defaults(tmp_path: Pa
     assert demo.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(demo.stdout or []), daemon=True)
     reader.start()
+    children: set[int] = set()
     try:
         deadline = time.monotonic() + 90
         while not any("Press Ctrl-C" in line or "Stopping in" in line for line in lines):
@@ -103,11 +209,36 @@ def test_the_demo_serves_health_and_schema_on_the_embedded_defaults(tmp_path: Pa
         assert httpx.get(f"{base}/health").json()["status"] == "ok"
         assert httpx.get(f"{base}/schema/openapi.json").json()["info"]["title"] == "Warmline"
         assert httpx.get(f"{base}/ready").json()["checks"] == {"database": "ok", "redis": "ok"}
+        children = children_of(demo.pid)
     finally:
-        demo.send_signal(signal.SIGINT)
-        err = demo.communicate(timeout=60)[1]
+        printed = len(lines)
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        demo.wait(timeout=60)
         reader.join(timeout=10)
+        assert demo.stderr is not None
+        err = demo.stderr.read()
     output = "".join(lines)
     assert "Warmline demo is running at http://127.0.0.1:" in output, err[-2000:]
-    assert "Traceback" not in err
     assert demo.returncode == 0, err[-2000:]
+    # Ctrl-C: one line, no traceback, nothing from the logs on the terminal (they are in the data dir's log file).
+    assert lines[printed:] == ["demo stopped\n"] and err == ""
+    log_file = tmp_path / "var" / "logs" / "demo.log"
+    assert f"logs:       {log_file}" in output and log_file.exists()
+    assert not [child for child in children if alive(child)], "a child of the demo outlived it"
+    # The demo's own output stands apart: the sign-in block is fenced, and the board has warm leads to open on.
+    block = output.split("-" * 72)[1]
+    assert "lead board:" in block and "API key:" in block
+    warm = next(line for line in lines if "at or above the board's score threshold" in line)
+    assert int(warm.split(" leads, ")[1].split()[0]) >= 10
+
+
+@pytest.mark.slow
+def test_a_second_demo_run_signs_in_with_the_same_password(tmp_path: Path) -> None:
+    def sign_in_line() -> str:
+        result = crm("demo", "--port", str(free_port()), "--exit-after", "0", tmp_path=tmp_path, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return next(line for line in result.stdout.splitlines() if "lead board:" in line)
+
+    first, second = sign_in_line(), sign_in_line()
+    password = first.split("warmline.local / ")[1].rstrip(")")
+    assert password and f"/ {password}, kept in {tmp_path / 'var' / 'demo-admin-password'}" in second
