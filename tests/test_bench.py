@@ -27,5 +27,5 @@ def test_the_data_folder_is_returned_once_every_named_file_is_there(
     (tmp_path / "airline_sentiment").mkdir()
     (tmp_path / "airline_sentiment" / "Tweets.csv").write_text("text\n")
     assert require("airline_sentiment/Tweets.csv") == tmp_path
-    with pytest.raises(MissingData, match="tweeteval_sentiment/sentiment_val_test.csv not found"):
+    with pytest.raises(MissingData, match=r"tweeteval_sentiment/sentiment_val_test\.csv not found"):
         require("airline_sentiment/Tweets.csv", "tweeteval_sentiment/sentiment_val_test.csv")
