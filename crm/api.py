@@ -30,7 +30,7 @@ from crm.models import (
     Watch,
 )
 from crm.paging import decode_cursor, encode_cursor, parse_cursor, parse_sort
-from crm.pipeline import default_pipeline, move_lead, stages_of
+from crm.pipeline import default_pipeline, move_lead, opening_stage
 from crm.policy import check_assignment, contact_visible, readable_lead, writable_lead
 from crm.records import lead_mentions_query, set_lead_tags, tags_of, timeline
 from crm.routing import assign, assign_new_lead
@@ -114,9 +114,7 @@ async def new_lead(session: AsyncSession, user: User, data: LeadCreate | LeadUps
     if pipeline_id is None:
         pipeline_id = (await default_pipeline(session)).id
     assert pipeline_id is not None
-    stages = [s for s in await stages_of(session, pipeline_id) if s.kind == "open"]
-    if not stages:
-        raise InvalidInput(f"pipeline {pipeline_id} does not exist or has no open stage")
+    stage = await opening_stage(session, pipeline_id)
     clash = await session.exec(
         select(Lead.id).where(Lead.contact_id == data.contact_id, Lead.watch_id == data.watch_id)
     )
@@ -126,7 +124,7 @@ async def new_lead(session: AsyncSession, user: User, data: LeadCreate | LeadUps
         contact_id=data.contact_id,
         watch_id=data.watch_id,
         pipeline_id=pipeline_id,
-        stage=stages[0].key,  # a new lead starts in the first open stage; later moves go through move_lead
+        stage=stage,  # later moves go through move_lead
         platform=data.platform,
         external_id=external_id,
     )

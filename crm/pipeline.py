@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.errors import InvalidTransition, NotFound
+from crm.errors import InvalidInput, InvalidTransition, NotFound
 from crm.models import Lead, Pipeline, Stage, StageChange, utcnow
 from crm.outbox import emit, lead_payload
 
@@ -72,6 +72,19 @@ async def default_pipeline(session: AsyncSession) -> Pipeline:
 async def stages_of(session: AsyncSession, pipeline_id: int) -> list[Stage]:
     rows = await session.exec(select(Stage).where(Stage.pipeline_id == pipeline_id).order_by(col(Stage.position)))
     return list(rows)
+
+
+async def opening_stage(session: AsyncSession, pipeline_id: int) -> str:
+    """The stage a new lead of this pipeline opens in: its first open stage (every way in asks this, once)."""
+    for stage in await stages_of(session, pipeline_id):
+        if stage.kind == "open":
+            return stage.key
+    raise InvalidInput(f"pipeline {pipeline_id} does not exist or has no open stage")
+
+
+def closing_stage(stages: list[Stage], from_key: str, kind: str = "lost") -> Stage | None:
+    """The first stage of this closed kind a lead may move to from `from_key`, if the pipeline has one."""
+    return next((s for s in stages if s.kind == kind and transition_allowed(stages, from_key, s.key)), None)
 
 
 async def move_lead(

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     recipient_cooldown_days: int = Field(
         default=7, ge=0, description="Days before an unanswered person may get a DM from another campaign; 0 = off."
     )
+    product_name: str = Field(
+        default="", max_length=80, description="What drafts say you work on; empty: 'a tool in this space'."
+    )
+    company_name: str = Field(default="", max_length=80, description="Your company in drafts; empty: not named.")
     webhook_secret: SecretStr = Field(
         default=SecretStr(""), description="Shared secret for the inbound mention webhook (HMAC-SHA256)."
     )

@@ -42,7 +42,7 @@ from crm.models import (
     utcnow,
 )
 from crm.outbox import subscribed_event_types
-from crm.pipeline import default_pipeline
+from crm.pipeline import default_pipeline, opening_stage
 from crm.privacy import suppression_hash
 from crm.routing import assign_new_lead
 from crm.settings import Settings
@@ -301,6 +301,7 @@ async def save_mentions(
     matcher = matcher or WatchMatcher.from_watch(watch)
     pipeline_id = watch.pipeline_id or (await default_pipeline(session)).id
     assert pipeline_id is not None
+    stage = await opening_stage(session, pipeline_id)  # once per call, not per lead
     await session.flush()
     conn = await session.connection()
     await begin_writing(conn)  # SQLite: so the savepoints below are nested in it, not committed on release
@@ -312,7 +313,7 @@ async def save_mentions(
         try:
             with _gc_paused():
                 async with conn.begin_nested():
-                    _merge(result, await _save_batch(conn, codec, watch.id, pipeline_id, matcher, chunk, source))
+                    _merge(result, await _save_batch(conn, codec, watch.id, pipeline_id, stage, matcher, chunk, source))
         except REFUSED as refused:
             if isinstance(refused, UNAVAILABLE):
                 raise
@@ -320,7 +321,10 @@ async def save_mentions(
             for item in chunk:
                 try:
                     async with conn.begin_nested():
-                        _merge(result, await _save_batch(conn, codec, watch.id, pipeline_id, matcher, [item], source))
+                        _merge(
+                            result,
+                            await _save_batch(conn, codec, watch.id, pipeline_id, stage, matcher, [item], source),
+                        )
                 except REFUSED as exc:
                     if isinstance(exc, UNAVAILABLE):
                         raise
@@ -341,7 +345,11 @@ async def save_mentions(
     events = []
     if "lead.created" in wanted:
         events += [
-            ("lead.created", json_text(_lead_created(lead_id, contact_id, watch.id, pipeline_id, platform)), stamp)
+            (
+                "lead.created",
+                json_text(_lead_created(lead_id, contact_id, watch.id, pipeline_id, stage, platform)),
+                stamp,
+            )
             for lead_id, contact_id, platform in result.opened
         ]
     if "mention.matched" in wanted:
@@ -502,6 +510,7 @@ async def _save_batch(
     codec: Codec,
     watch_id: int,
     pipeline_id: int,
+    stage: str,
     matcher: WatchMatcher,
     items: Sequence[RawMention | Rejected],
     source: str,
@@ -531,7 +540,7 @@ async def _save_batch(
         await _accounts(conn, codec, stamp, new_rows, result)
         recheck = await _insert_mentions(conn, codec, stamp, new_rows, pending, result) or recheck
     if pending:
-        await _matches_and_leads(conn, codec, stamp, watch_id, pipeline_id, pending, recheck, result)
+        await _matches_and_leads(conn, codec, stamp, watch_id, pipeline_id, stage, pending, recheck, result)
     return result
 
 
@@ -753,6 +762,7 @@ async def _matches_and_leads(
     stamp: Any,
     watch_id: int,
     pipeline_id: int,
+    stage: str,
     pending: list[_Row],
     recheck: bool,
     result: SaveResult,
@@ -798,7 +808,7 @@ async def _matches_and_leads(
     ids = await LEAD_INSERT.run_with_ids(
         conn,
         [
-            (contact_id, watch_id, pipeline_id, row.platform, row.mention_id, "new", stamp, stamp, stamp)
+            (contact_id, watch_id, pipeline_id, row.platform, row.mention_id, stage, stamp, stamp, stamp)
             for contact_id, row in openers.items()
         ],
     )
@@ -819,14 +829,16 @@ def _mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
     }
 
 
-def _lead_created(lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, platform: str) -> dict[str, Any]:
+def _lead_created(
+    lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, stage: str, platform: str
+) -> dict[str, Any]:
     """The lead.created payload `crm.outbox.lead_payload` gives for a new lead, from the values the bulk path has."""
     return {
         "lead_id": lead_id,
         "contact_id": contact_id,
         "watch_id": watch_id,
         "pipeline_id": pipeline_id,
-        "stage": "new",
+        "stage": stage,
         "owner_id": None,
         "platform": platform,
         "score": None,

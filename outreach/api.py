@@ -35,7 +35,12 @@ class OutreachController(Controller):
 
     @post("/messages/{message_id:int}/sent", summary="Mark a drafted message as sent by a rep", status_code=200)
     async def sent(
-        self, session: DbSession, user: CurrentUser, message_id: FromPath[int], data: JSONBody[MarkSent | None] = None
+        self,
+        session: DbSession,
+        settings: AppSettings,
+        user: CurrentUser,
+        message_id: FromPath[int],
+        data: JSONBody[MarkSent | None] = None,
     ) -> MessagePublic:
         message = await session.get(Message, message_id)
         if message is None:
@@ -44,7 +49,8 @@ class OutreachController(Controller):
             await writable_lead(session, user, message.lead_id)
         except NotFound:
             raise NotFound(f"message {message_id} does not exist") from None
-        return MessagePublic.model_validate(await mark_sent(session, message, user, data.external_id if data else None))
+        sent = await mark_sent(session, settings, message, user, data.external_id if data else None)
+        return MessagePublic.model_validate(sent)
 
     @post("/leads/{lead_id:int}/replies", summary="Record a reply from the lead")
     async def reply(

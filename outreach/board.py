@@ -43,7 +43,7 @@ class OutreachBoardController(Controller):
 
     @post("/board/messages/{message_id:int}/sent", status_code=200)
     async def sent(
-        self, request: Request[Any, Any, Any], session: DbSession, message_id: FromPath[int]
+        self, request: Request[Any, Any, Any], session: DbSession, settings: AppSettings, message_id: FromPath[int]
     ) -> Template | Redirect | Response[str]:
         user = await signed_in_user(request, session)
         if user is None:
@@ -57,7 +57,7 @@ class OutreachBoardController(Controller):
             return missing_lead()
         try:
             require_lead_write(user, lead)
-            await mark_sent(session, message, user)
+            await mark_sent(session, settings, message, user)
         except WarmlineError as exc:
             return await refused(session, lead, user, exc)
         return await lead_panel(session, lead, user, refresh_card=True)

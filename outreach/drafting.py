@@ -1,14 +1,30 @@
-"""Render a personalised first DM from a template and the lead's mention; never a generic blast."""
+"""Render a personalised first DM from a template and the lead's mention; never a generic blast.
+
+The built-in template is ours and renders in process; a template a user sends is code from outside and renders
+in a worker process (`outreach.render_pool`), bounded in time and memory. Either way the text is tidied (no double
+spaces, no space before punctuation, no empty quote) and checked against the platform's DM size.
+
+Who the DM greets: the first word of the person's display name when it reads like a name (not a DID, a handle,
+an e-mail address or a URL; emoji, honorifics and decorations are skipped); otherwise their handle without the
+`@`, the instance or the domain when that is letters only (`@dana@mastodon.social` -> "dana"); otherwise "there".
+"""
 
 from __future__ import annotations
 
+import re
+import string
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
+from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import Template
 
 from crm.errors import InvalidInput
+from outreach.render_pool import render_untrusted
+from outreach.sandbox import DraftEnvironment
 
 PLATFORM_LABELS = {
     "x": "X",
@@ -23,7 +39,14 @@ PLATFORM_LABELS = {
 # X allows 10,000 characters per DM; the others are shorter in practice, and first DMs should be short anyway.
 MAX_DM_CHARS = {"x": 10_000, "bluesky": 1_000, "mastodon": 500, "reddit": 10_000, "hackernews": 2_000}
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+FALLBACK_NAME = "there"
+HONORIFICS = frozenset({"mr", "mrs", "ms", "mx", "miss", "dr", "prof", "sir", "dame"})
+# A display name opening with one of these names an account, not a person ("The CRM Guy", "Official Acme").
+NOT_A_NAME = frozenset({"the", "official", "team", "admin", "support"})
+NAME_PUNCTUATION = string.punctuation + "\u201c\u201d\u2018\u2019\u00ab\u00bb\u2026"
+DOMAIN_LIKE = re.compile(r"\w\.\w{2,}")
+HANDLE_NAME = re.compile(r"[^\W\d_]{2,20}")
+MAX_NAME_CHARS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +55,12 @@ class DraftContext:
     platform: str
     mention_text: str
     competitor: str | None
-    product: str = "Warmline"
+    product: str = ""
+    company: str = ""
+    # The person's handles (never used as a greeting when a real name exists) and their accounts' display names,
+    # tried after `name` when it is not a name (intake stores the handle there when a post carries no name).
+    handles: tuple[str, ...] = ()
+    other_names: tuple[str, ...] = ()
 
 
 def excerpt(text: str, limit: int = 90) -> str:
@@ -40,24 +68,105 @@ def excerpt(text: str, limit: int = 90) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
+def handle_local_part(handle: str) -> str:
+    """`@dana@mastodon.social` -> `dana`, `dana.bsky.social` -> `dana`; a DID has no local part."""
+    cleaned = handle.strip().lstrip("@")
+    if not cleaned or cleaned.casefold().startswith("did:"):
+        return ""
+    return re.split(r"[@.]", cleaned, maxsplit=1)[0]
+
+
+def _visible(text: str) -> str:
+    """Letters, marks, numbers, punctuation and spaces; emoji, symbols and invisible format characters go."""
+    kept = (ch if unicodedata.category(ch)[0] in "LMNPZ" else " " for ch in unicodedata.normalize("NFKC", text))
+    return " ".join("".join(kept).split())
+
+
+def first_name(display_name: str, handles: Iterable[str] = ()) -> str | None:
+    """The word to greet someone by from their display name, or None when it is not a person's name."""
+    flat = _visible(display_name)
+    lowered = flat.casefold()
+    if not flat or "did:" in lowered or "://" in lowered or lowered.startswith("www."):
+        return None
+    # Intake stores the handle as the name when a post carries none; a real "Dana" for handle "dana" stands.
+    if flat.lstrip("@") in {h.strip().lstrip("@") for h in handles} | {handle_local_part(h) for h in handles}:
+        return None
+    words = [w.strip(NAME_PUNCTUATION) for w in flat.split()]
+    words = [w for w in words if any(ch.isalpha() for ch in w) and w.casefold().rstrip(".") not in HONORIFICS]
+    if not words:
+        return None
+    word = words[0]
+    if (
+        word.casefold() in NOT_A_NAME
+        or len(word) > MAX_NAME_CHARS
+        or any(ch.isdigit() or ch in "@/:_#" for ch in word)
+        or DOMAIN_LIKE.search(word)
+    ):
+        return None
+    return word
+
+
+def greeting_name(context: DraftContext) -> str:
+    for candidate in (context.name, *context.other_names):
+        found = first_name(candidate, context.handles)
+        if found:
+            return found
+    for handle in context.handles:
+        local = handle_local_part(handle)
+        if HANDLE_NAME.fullmatch(local):
+            return local
+    return FALLBACK_NAME
+
+
+def template_values(context: DraftContext) -> dict[str, Any]:
+    """The fields every template gets (documented for custom templates in the API)."""
+    return {
+        "name": greeting_name(context),
+        "platform_label": PLATFORM_LABELS.get(context.platform, context.platform),
+        "mention_excerpt": excerpt(context.mention_text),
+        "competitor": context.competitor or None,
+        "product": context.product.strip(),
+        "company": context.company.strip(),
+    }
+
+
+def tidy(body: str) -> str:
+    """One space between words, none before punctuation or inside brackets, no empty quotes, no blank-line runs."""
+    lines = []
+    for line in body.splitlines():
+        line = re.sub(r"\(\s*([\"'\u201c\u201d]\s*){0,2}\)", "", line)
+        line = re.sub(r"[^\S\n]+", " ", line)
+        line = re.sub(r" ([,.;:!?)])", r"\1", line)
+        line = re.sub(r"\( ", "(", line)
+        line = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", line)
+        line = re.sub(r"[,;:](?=[.!?])", "", line)
+        lines.append(line.strip())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
 def default_template() -> str:
     return resources.files("outreach").joinpath("messages/first_dm.txt.j2").read_text(encoding="utf-8")
 
 
-def render_first_dm(context: DraftContext, template: str | None = None) -> str:
-    """The first DM text; a template error or an over-long result is reported, not sent."""
-    try:
-        body = _env.from_string(template or default_template()).render(
-            name=context.name.split()[0] if context.name.strip() else "there",
-            platform_label=PLATFORM_LABELS.get(context.platform, context.platform),
-            mention_excerpt=excerpt(context.mention_text),
-            competitor=context.competitor,
-            product=context.product,
-        )
-    except TemplateError as exc:
-        raise InvalidInput(f"template error: {exc}") from exc
-    body = "\n".join(line.rstrip() for line in body.strip().splitlines())
-    limit = MAX_DM_CHARS.get(context.platform, 10_000)
+@lru_cache(maxsize=1)
+def _builtin() -> Template:
+    return DraftEnvironment().from_string(default_template())
+
+
+def finish(body: str, platform: str) -> str:
+    """The rendered text as it will be sent, or a refusal when it is empty or too long for the platform."""
+    body = tidy(body)
+    if not body:
+        raise InvalidInput("the template produced an empty message")
+    limit = MAX_DM_CHARS.get(platform, 10_000)
     if len(body) > limit:
-        raise InvalidInput(f"the draft is {len(body)} characters; {context.platform} DMs hold at most {limit}")
+        raise InvalidInput(f"the draft is {len(body)} characters; {platform} DMs hold at most {limit}")
     return body
+
+
+async def render_first_dm(context: DraftContext, template: str | None = None) -> str:
+    """The first DM text; a template error, a template over its time or memory bound, or an over-long result is
+    reported (422), not sent."""
+    values = template_values(context)
+    body = _builtin().render(**values) if not template else await render_untrusted(template, values)
+    return finish(body, context.platform)

@@ -9,7 +9,14 @@ from sqlmodel import Field, SQLModel
 
 class DraftCreate(SQLModel):
     template: str | None = Field(
-        default=None, max_length=20_000, description="Jinja template; the default first DM if omitted"
+        default=None,
+        max_length=20_000,
+        description=(
+            "Jinja template; the default first DM if omitted. Fields: name (the greeting: first name, or 'there'), "
+            "platform_label, mention_excerpt, competitor, product, company. It renders sandboxed in a worker process "
+            "within 1 s and a memory cap; include, extends, import, from and self are refused, and so is any error "
+            "(422 naming the line or the limit)."
+        ),
     )
 
 

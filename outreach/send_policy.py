@@ -1,8 +1,10 @@
-"""The checks a DM must pass before it is drafted or recorded as sent: consent flags, the rep's daily cap and the
-recipient cooldown.
+"""The checks a DM must pass before it is drafted and again when it is recorded as sent: do-not-contact and erased
+people, the suppression list, the recipient cooldown and the rep's daily cap.
 
-Unsolicited promotional DMs get accounts restricted and reported, so the limits hold whether a rep sends by hand
-or a connector sends: a refusal names the rule, the figure and the setting behind it.
+`ensure_may_send` is the one function every door asks (the API, the board, jobs), at draft time and at send time:
+a person may opt out, be erased or be messaged from another campaign between the two. Unsolicited promotional DMs
+get accounts restricted and reported, so the limits hold whether a rep sends by hand or a connector sends: a
+refusal names the rule, the figure and the setting behind it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,26 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.errors import OutreachBlocked
-from crm.models import Contact, Conversation, Direction, Message, MessageStatus, User, utcnow
+from crm.models import Contact, Conversation, Direction, Lead, Message, MessageStatus, PlatformAccount, User, utcnow
+from crm.privacy import is_suppressed
 from crm.settings import Settings
+
+
+async def ensure_may_send(
+    session: AsyncSession,
+    settings: Settings,
+    lead: Lead,
+    author: User,
+    *,
+    conversation_id: int | None,
+    sending: bool,
+) -> Contact:
+    """Every rule, in the order a rep can act on them; returns the contact. `sending` is the mark-sent check."""
+    contact = ensure_contactable(await session.get(Contact, lead.contact_id))
+    await ensure_not_suppressed(session, settings, contact)
+    await ensure_recipient_cooled_down(session, settings, contact, conversation_id)
+    await ensure_within_daily_cap(session, settings, author, sending=sending)
+    return contact
 
 
 def ensure_contactable(contact: Contact | None) -> Contact:
@@ -25,6 +45,23 @@ def ensure_contactable(contact: Contact | None) -> Contact:
     if contact.do_not_contact:
         raise OutreachBlocked("this person is on the do-not-contact list")
     return contact
+
+
+async def ensure_not_suppressed(session: AsyncSession, settings: Settings, contact: Contact) -> None:
+    """Refuse a person any of whose identifiers is on the suppression list (an erased or suppressed person who is
+    back under another record: the intake check only sees identifiers as they arrive)."""
+    identifiers: list[tuple[str, str | None]] = [("email", contact.email), ("external_id", contact.external_id)]
+    accounts = await session.exec(select(PlatformAccount).where(PlatformAccount.contact_id == contact.id))
+    for account in accounts:
+        identifiers.append(("handle", f"{account.platform}:{account.handle}"))
+        if account.external_id:
+            identifiers.append(("account_id", f"{account.platform}:{account.external_id}"))
+    for kind, value in identifiers:
+        if await is_suppressed(session, settings, kind, value):
+            raise OutreachBlocked(
+                f"this person's {kind.replace('_', ' ')} is on the suppression list (erased or opted out)",
+                extra={"suppressed": kind},
+            )
 
 
 # Drafts count against the cap too: otherwise a rep could draft a week's worth at once and send them all today.
@@ -52,12 +89,38 @@ async def dms_by_rep_since(session: AsyncSession, user_id: int, since: datetime)
     return int(found.one())
 
 
-async def ensure_within_daily_cap(session: AsyncSession, settings: Settings, user: User) -> None:
-    """At most `daily_dm_cap_per_rep` DMs per rep in any 24 hours (0 turns the cap off)."""
+async def dms_sent_by_rep_since(session: AsyncSession, user_id: int, since: datetime) -> int:
+    found = await session.exec(
+        select(sa.func.count())
+        .select_from(Message)
+        .where(
+            Message.author_user_id == user_id,
+            Message.direction == Direction.OUTBOUND.value,
+            col(Message.status).in_((MessageStatus.SENDING.value, MessageStatus.SENT.value)),
+            col(Message.sent_at) >= since,
+        )
+    )
+    return int(found.one())
+
+
+async def ensure_within_daily_cap(session: AsyncSession, settings: Settings, user: User, *, sending: bool) -> None:
+    """At most `daily_dm_cap_per_rep` DMs per rep in any 24 hours (0 turns the cap off).
+
+    A draft counts what was sent or drafted; a send counts what actually went out, so a rep can send the drafts
+    the cap let them write, but not more than the cap in a day even if it was lowered or the drafts are old.
+    """
     cap = settings.daily_dm_cap_per_rep
     if cap == 0 or user.id is None:
         return
-    used = await dms_by_rep_since(session, user.id, utcnow() - timedelta(hours=24))
+    since = utcnow() - timedelta(hours=24)
+    if sending:
+        sent = await dms_sent_by_rep_since(session, user.id, since)
+        if sent >= cap:
+            raise OutreachBlocked(
+                f"you have sent {sent} DMs in the last 24 hours and the cap is {cap} (CRM_DAILY_DM_CAP_PER_REP)"
+            )
+        return
+    used = await dms_by_rep_since(session, user.id, since)
     if used >= cap:
         raise OutreachBlocked(
             f"you have {used} DMs sent or drafted in the last 24 hours and the cap is {cap} (CRM_DAILY_DM_CAP_PER_REP)"

@@ -1,8 +1,9 @@
-"""Drafts, sends and replies: the message record for each conversation and the stage moves they cause."""
+"""Drafts, sends and replies: the message record for each conversation, the stage moves they cause and the
+response clock (a reply starts it, our answer stops it, an opt-out ends the conversation)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -20,15 +21,16 @@ from crm.models import (
     Mention,
     Message,
     MessageStatus,
+    PlatformAccount,
     User,
     utcnow,
 )
 from crm.outbox import emit
-from crm.pipeline import move_lead
+from crm.pipeline import closing_stage, move_lead, stages_of
 from crm.settings import Settings
 from outreach.drafting import DraftContext, render_first_dm
 from outreach.replies import ReplyKind, classify_reply
-from outreach.send_policy import ensure_contactable, ensure_recipient_cooled_down, ensure_within_daily_cap
+from outreach.send_policy import ensure_may_send
 
 
 async def find_conversation(session: AsyncSession, lead: Lead, channel: str = Channel.DM.value) -> Conversation | None:
@@ -58,20 +60,27 @@ async def create_draft(
 ) -> Message:
     """A first-DM draft personalised from the lead's mention.
 
-    The send policy is checked here, before the rep copies the text out to send it: do-not-contact and erased
-    people, the rep's daily cap and the recipient cooldown all refuse the draft with the rule that applied.
+    The send policy is checked here, before the rep copies the text out to send it (and again when it is marked
+    sent): do-not-contact, erased and suppressed people, the recipient cooldown and the rep's daily cap all refuse
+    the draft with the rule that applied.
     """
-    contact = ensure_contactable(await session.get(Contact, lead.contact_id))
     existing = await find_conversation(session, lead)
-    await ensure_recipient_cooled_down(session, settings, contact, existing.id if existing else None)
-    await ensure_within_daily_cap(session, settings, author)
+    contact = await ensure_may_send(
+        session, settings, lead, author, conversation_id=existing.id if existing else None, sending=False
+    )
     mention = await session.get(Mention, lead.first_mention_id) if lead.first_mention_id else None
-    body = render_first_dm(
+    accounts = list(await session.exec(select(PlatformAccount).where(PlatformAccount.contact_id == contact.id)))
+    accounts.sort(key=lambda a: (a.platform != lead.platform, a.id or 0))  # the lead's own platform first
+    body = await render_first_dm(
         DraftContext(
             name=contact.display_name,
             platform=lead.platform or "file",
             mention_text=mention.text if mention else "",
             competitor=mention.matched_competitors[0] if mention and mention.matched_competitors else None,
+            product=settings.product_name,
+            company=settings.company_name,
+            handles=tuple(a.handle for a in accounts),
+            other_names=tuple(a.display_name for a in accounts if a.display_name),
         ),
         template,
     )
@@ -92,8 +101,12 @@ async def create_draft(
     return message
 
 
-async def mark_sent(session: AsyncSession, message: Message, user: User, external_id: str | None = None) -> Message:
-    """A rep sent the draft by hand: record it, and move a new lead to Contacted."""
+async def mark_sent(
+    session: AsyncSession, settings: Settings, message: Message, user: User, external_id: str | None = None
+) -> Message:
+    """A rep sent the draft by hand: record it, stop the response clock if it answers a reply, and move a new lead
+    to Contacted. The send policy is asked again: the person may have opted out, been erased or been messaged from
+    another campaign since the draft, and the rep's cap counts what went out today."""
     if message.direction != Direction.OUTBOUND.value:
         raise Conflict("only outbound messages can be marked sent")
     if message.status == MessageStatus.SENT.value:
@@ -106,11 +119,17 @@ async def mark_sent(session: AsyncSession, message: Message, user: User, externa
         raise Conflict(f"a {message.status} message cannot be marked sent")
     lead = await session.get(Lead, message.lead_id)
     assert lead is not None
+    await ensure_may_send(session, settings, lead, user, conversation_id=message.conversation_id, sending=True)
     now = utcnow()
     message.status, message.sent_at, message.updated_at = MessageStatus.SENT.value, now, now
     if external_id:
         message.external_id = external_id
     session.add(message)
+    if lead.response_due_at is not None and await _has_reply(session, lead):
+        lead.response_due_at = None  # we answered: the clock the reply started stops
+    lead.last_activity_at = now
+    touch(lead)
+    session.add(lead)
     if lead.stage == "new":
         await move_lead(
             session, lead, "contacted", actor=user.email, actor_user_id=user.id, reason=f"message {message.id} sent"
@@ -156,17 +175,49 @@ async def record_reply(
     )
     message.classification = classify_reply(body).value
     session.add(message)
+    await session.flush()
     if message.classification == ReplyKind.OPT_OUT.value:
         await honour_opt_out(session, lead, message, actor)
-    if lead.stage == "contacted":
+        await end_conversation(session, lead, actor, reason=f"opted out (reply {message.id})")
+    elif lead.stage == "contacted":
         # The reply starts the clock on our answer: sales DMs within a day by default.
         await move_lead(session, lead, "replied", actor=actor, reason="reply received", response_window=response_window)
     else:
+        await _restart_clock(session, lead, now + response_window)
         lead.last_activity_at = now
         session.add(lead)
     await session.flush()
     emit(session, "message.replied", {"message_id": message.id, "lead_id": lead.id, "channel": message.channel})
     return message, True
+
+
+async def _has_reply(session: AsyncSession, lead: Lead) -> bool:
+    found = await session.exec(
+        select(Message.id).where(Message.lead_id == lead.id, Message.direction == Direction.INBOUND.value).limit(1)
+    )
+    return found.first() is not None
+
+
+async def _restart_clock(session: AsyncSession, lead: Lead, due: datetime) -> None:
+    """A new reply in an open stage after we had answered: the answer is owed again (an earlier deadline stands)."""
+    if lead.response_due_at is not None:
+        return
+    stages = {s.key: s for s in await stages_of(session, lead.pipeline_id)}
+    if lead.stage in stages and stages[lead.stage].kind == "open":
+        lead.response_due_at = due
+        touch(lead)
+
+
+async def end_conversation(session: AsyncSession, lead: Lead, actor: str, *, reason: str) -> None:
+    """An opt-out ends it: no answer is owed. The lead closes as lost when its pipeline allows that from here;
+    otherwise (already closed, or no lost stage) it keeps its stage and only the deadline goes."""
+    target = closing_stage(await stages_of(session, lead.pipeline_id), lead.stage)
+    if target is not None:
+        await move_lead(session, lead, target.key, actor=actor, reason=reason)  # a move without a window clears it
+    else:
+        lead.response_due_at, lead.last_activity_at = None, utcnow()
+        touch(lead)
+        session.add(lead)
 
 
 async def honour_opt_out(session: AsyncSession, lead: Lead, reply: Message, actor: str) -> None:
