@@ -140,7 +140,7 @@ def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
         scored = report.scored + pending
         click.echo(f"scored {scored} lead{'s' if scored != 1 else ''} in this process (CRM_REDIS_URL is not set)")
     elif pending:
-        click.echo(f"{pending} leads are queued for scoring")
+        click.echo(f"{pending} lead{'s are' if pending != 1 else ' is'} queued for scoring")
 
 
 # ----------------------------------------------------------------------------- watches

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import socket
@@ -5,12 +6,14 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 
 from crm import __version__
+from tests.listeners.builders import jsonl_record
 
 
 def crm(*args: str, tmp_path: Path, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
@@ -242,3 +245,39 @@ def test_a_second_demo_run_signs_in_with_the_same_password(tmp_path: Path) -> No
     first, second = sign_in_line(), sign_in_line()
     password = first.split("warmline.local / ")[1].rstrip(")")
     assert password and f"/ {password}, kept in {tmp_path / 'var' / 'demo-admin-password'}" in second
+
+
+def test_serve_queues_the_leads_a_lost_queue_left_unscored_and_its_worker_scores_them(
+    tmp_path: Path, valkey_url: str
+) -> None:
+    import sqlite3
+
+    assert crm("db", "upgrade", tmp_path=tmp_path).returncode == 0
+    assert crm("listen", "watch", "create", "w", "-k", "crm", tmp_path=tmp_path).returncode == 0
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text(
+        "".join(json.dumps(jsonl_record(str(i), f"which crm should we use, take {i}?")) + "\n" for i in range(3))
+    )
+    # Jobs handed to a queue that no worker reads, then lost: what an embedded queue's end used to leave behind.
+    queue = {"CRM_REDIS_URL": valkey_url, "CRM_QUEUE_NAME": f"lost-{uuid.uuid4().hex[:10]}"}
+    imported = crm("listen", "import", str(posts), "--watch", "w", tmp_path=tmp_path, **queue)
+    assert "new leads 3" in imported.stdout, imported.stdout + imported.stderr
+    database = tmp_path / "var" / "warmline.db"
+
+    def unscored() -> int:
+        with sqlite3.connect(database) as conn:
+            return int(conn.execute("SELECT count(*) FROM lead WHERE score IS NULL").fetchone()[0])
+
+    assert unscored() == 3
+    port = free_port()
+    process = start_serve(tmp_path, port)
+    try:
+        wait_for_health(process, port)
+        deadline = time.monotonic() + 30
+        while unscored() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert unscored() == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out = process.communicate(timeout=20)[0]
+    assert "3 leads without a score were queued for scoring" in out
