@@ -1,3 +1,4 @@
+import contextlib
 import json
 import os
 import signal
@@ -20,7 +21,13 @@ def crm(*args: str, tmp_path: Path, timeout: float = 60, **env: str) -> subproce
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     clean.update({"CRM_DATA_DIR": str(tmp_path / "var"), "CRM_LOG_LEVEL": "WARNING", **env})
     return subprocess.run(
-        [sys.executable, "-m", "crm", *args], capture_output=True, text=True, env=clean, cwd=tmp_path, timeout=timeout
+        [sys.executable, "-m", "crm", *args],
+        capture_output=True,
+        text=True,
+        env=clean,
+        cwd=tmp_path,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,  # never the terminal: `crm demo` would take its foreground, as under make
     )
 
 
@@ -193,6 +200,7 @@ def test_the_demo_serves_health_and_schema_on_the_embedded_defaults(tmp_path: Pa
         [sys.executable, "-m", "crm", "demo", "--port", str(port), "--exit-after", "60"],
         env=clean,
         cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -281,3 +289,51 @@ def test_serve_queues_the_leads_a_lost_queue_left_unscored_and_its_worker_scores
         process.send_signal(signal.SIGTERM)
         out = process.communicate(timeout=20)[0]
     assert "3 leads without a score were queued for scoring" in out
+
+
+PARENT = """
+import subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdin=sys.stdin)
+print("parent saw", child.wait(), flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "tcsetpgrp"), reason="needs a POSIX terminal")
+def test_ctrl_c_in_a_terminal_stops_the_demo_alone_so_a_make_around_it_exits_cleanly(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    env.update({"CRM_DATA_DIR": str(tmp_path / "var"), "CRM_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"})
+    demo = [sys.executable, "-m", "crm", "demo", "--port", str(free_port())]
+    pid, terminal = pty.fork()
+    if pid == 0:  # a session leader on its own terminal, running a parent like make: the demo is not a leader
+        os.chdir(tmp_path)
+        os.execve(sys.executable, [sys.executable, "-c", PARENT, *demo], env)
+    seen = b""
+    pressed = False
+    deadline = time.monotonic() + 90
+    try:
+        while b"parent saw" not in seen and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(terminal, 4096)
+                except OSError:
+                    break
+            if not pressed and b"Press Ctrl-C" in seen:
+                os.write(terminal, b"\x03")  # the terminal turns it into SIGINT for its foreground group
+                pressed = True
+        time.sleep(0.2)
+        with contextlib.suppress(OSError):
+            seen += os.read(terminal, 4096)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(terminal)
+    text = seen.decode(errors="replace")
+    after = text.split("Press Ctrl-C to stop.", 1)[-1]
+    # The parent (make) was not interrupted and saw exit 0; the demo said one line.
+    assert pressed and "parent saw 0" in after, text[-2000:]
+    assert "demo stopped" in after and "Traceback" not in text
