@@ -34,14 +34,16 @@ from crm.csv_api import CsvController
 from crm.db import make_engine, make_sessionmaker
 from crm.health import HealthController
 from crm.idempotency import idempotency_middleware
+from crm.instants import check_query_instants
 from crm.logs import configure_logging
 from crm.openapi import document_problems
 from crm.pipelines_api import PipelineController
 from crm.privacy_api import PrivacyController
-from crm.problems import EXCEPTION_HANDLERS
+from crm.problems import EXCEPTION_HANDLERS, middleware_refusals
 from crm.queue import create_queue
 from crm.ratelimit import rate_limit_headers_middleware
 from crm.records_api import NoteController, TaskController
+from crm.request_body import JsonRequest
 from crm.security_headers import add_security_headers
 from crm.settings import Settings, get_settings
 from crm.sync import SyncController
@@ -142,7 +144,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DefineMiddleware(rate_limit_headers_middleware),
             DefineMiddleware(idempotency_middleware),
             web_sessions.middleware,
+            DefineMiddleware(middleware_refusals),  # innermost: wraps Litestar's CSRF check
         ],
+        request_class=JsonRequest,
+        before_request=check_query_instants,
         template_config=TemplateConfig(directory=TEMPLATE_DIR, engine=JinjaTemplateEngine),
         # API calls authenticate with keys, not cookies, so only the board's forms need CSRF tokens.
         csrf_config=CSRFConfig(

@@ -7,7 +7,8 @@ from typing import Any
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from crm.errors import WarmlineError
 
@@ -102,6 +103,13 @@ def database_error(request: Request[Any, Any, Any], exc: DBAPIError) -> Response
     return unexpected_error(request, exc)
 
 
+def statement_error(request: Request[Any, Any, Any], exc: StatementError) -> Response[dict[str, Any]]:
+    # A bind parameter that fails on its way to SQL, e.g. a far-past instant in a body that overflows into UTC.
+    if isinstance(exc.orig, OverflowError):
+        return unstorable_value(request, exc)
+    return unexpected_error(request, exc)
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled_error", path=request.url.path)
     return problem(request, 500, "Internal error", "an unexpected error occurred; it has been logged", slug="internal")
@@ -113,8 +121,38 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     IntegrityError: integrity_error,
     DataError: unstorable_value,
     DBAPIError: database_error,
+    StatementError: statement_error,
     OverflowError: unstorable_value,
     Exception: unexpected_error,
 }
+
+
+def middleware_refusals(app: ASGIApp) -> ASGIApp:
+    """Answer refusals raised by Litestar's own middleware (CSRF) here, inside the request log and the request id.
+
+    Litestar runs its CSRF check inside our middleware, and its refusal is an exception that would travel out
+    through them: the request line said 500 and the response had no request id. Innermost in the app's list, this
+    turns it into the problem response before any of ours sees it, logged as a warning without a traceback.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, receive, tracked)
+        except HTTPException as exc:
+            if started or scope["type"] != "http" or exc.status_code >= 500:  # type: ignore[comparison-overlap]
+                raise
+            log.warning("request_refused", status=exc.status_code, detail=exc.detail, path=scope["path"])
+            request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope, receive, send)  # type: ignore[typeddict-item]
+            await http_error(request, exc).to_asgi_response(app=None, request=request)(scope, receive, send)
+
+    return middleware
+
 
 __all__ = ["EXCEPTION_HANDLERS", "PROBLEM_JSON", "MediaType", "problem"]

@@ -89,6 +89,8 @@ async def provide_user(request: Request[Any, Any, Any], engine: Engine) -> User:
             found = await session.get(User, int(user_id))
         if found is not None and found.is_active:
             return found
+    if request.url.path.startswith("/api/"):  # sessions are not read under /api: only a key authenticates there
+        raise NotAuthenticated("send an API key as `Authorization: Bearer <key>` (or `X-API-Key: <key>`)")
     raise NotAuthenticated("send an API key as `Authorization: Bearer <key>` or sign in")
 
 

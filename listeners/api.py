@@ -130,11 +130,8 @@ class MentionImportController(Controller):
         body = await request.body()
         if len(body) > MAX_IMPORT_BYTES:
             raise InvalidInput(f"import bodies are limited to {MAX_IMPORT_BYTES} bytes")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidInput("the body must be UTF-8 encoded JSON lines") from exc
-        items = (item for _, item in read_jsonl(io.StringIO(text)))
+        # Lines are decoded one by one, so a line that is not UTF-8 is quarantined and the rest still imported.
+        items = (item for _, item in read_jsonl(io.BytesIO(body)))
         result = await save_mentions(session, watch, items, source="api", settings=settings)
         await session.commit()  # commit, then enqueue: the job must find the rows
         for lead_id in result.new_leads:

@@ -5,15 +5,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from crm.errors import InvalidInput
+from crm.request_body import MAX_DEPTH, TooDeep, check_depth
 from listeners.base import Author, PayloadError, RawMention
 
 KNOWN_PLATFORMS = {"hackernews", "reddit", "bluesky", "mastodon", "x", "rss", "file", "webhook"}
 MAX_TEXT = 40_000
+
+
+# A JSON escape of a UTF-16 surrogate (a valid pair is an emoji; a lone one is not text any database stores).
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +28,52 @@ class Rejected:
     line: int
     reason: str
     body: str
+
+
+LONE_SURROGATE = "contains a lone UTF-16 surrogate escape (e.g. \\ud800), which is not valid Unicode text"
+
+
+class PayloadTooDeep(InvalidInput):
+    """A payload nested past MAX_DEPTH: a nesting bomb is refused whole (a 422), as an oversized body is."""
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True when some string in the value holds a lone surrogate (json.loads lets `\\ud800` through)."""
+    pending = [value]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, str):
+            try:
+                current.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(current, dict):
+            pending.extend(current.keys())
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return False
+
+
+def load_payload(text: str, where: str = "the payload", *, whole: bool = True) -> Any:
+    """One JSON payload as Python values: PayloadError (quarantine) if it is not JSON or holds text no database can
+    store (a lone surrogate), PayloadTooDeep past MAX_DEPTH levels. The raw text is still stored in quarantine.
+    With `whole=False` the text check is left to the caller, which rejects only the objects that fail it."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+    except RecursionError:
+        raise PayloadTooDeep(f"{where} is nested deeper than {MAX_DEPTH} levels") from None
+    # Both walks are skipped for the usual line: brackets are counted and the escape looked for in C first.
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        try:
+            check_depth(value)
+        except TooDeep:
+            raise PayloadTooDeep(f"{where} is nested deeper than {MAX_DEPTH} levels") from None
+    if whole and SURROGATE_ESCAPE.search(text) and has_lone_surrogate(value):
+        raise PayloadError(LONE_SURROGATE)
+    return value
 
 
 def _int(value: Any, name: str) -> int | None:
@@ -110,17 +163,27 @@ def mention_from_record(record: Any) -> RawMention:
     )
 
 
-def read_jsonl(stream: io.TextIOBase | Iterator[str]) -> Iterator[tuple[int, RawMention | Rejected]]:
-    """Yields (line number, mention or rejection); a bad line never stops the file."""
-    for number, line in enumerate(stream, start=1):
+def read_jsonl(stream: io.TextIOBase | Iterable[str | bytes]) -> Iterator[tuple[int, RawMention | Rejected]]:
+    """Yields (line number, mention or rejection); a bad line never stops the file, a nesting bomb does.
+
+    Lines may be bytes, decoded one by one: a line that is not UTF-8 is quarantined and the others kept.
+    """
+    for number, raw in enumerate(stream, start=1):
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                body = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
+                yield number, Rejected(number, f"not valid UTF-8 (byte {exc.start})", body)
+                continue
+        else:
+            line = raw
         if not line.strip():
             continue
         try:
-            yield number, mention_from_record(json.loads(line))
-        except json.JSONDecodeError as exc:
-            yield number, Rejected(number, f"not valid JSON: {exc.msg} at column {exc.colno}", line.rstrip("\n"))
+            yield number, mention_from_record(load_payload(line, f"line {number}"))
         except PayloadError as exc:
-            yield number, Rejected(number, str(exc), line.rstrip("\n"))
+            yield number, Rejected(number, str(exc), line.rstrip("\r\n"))
 
 
 def read_csv(stream: io.TextIOBase) -> Iterator[tuple[int, RawMention | Rejected]]:
@@ -151,9 +214,9 @@ def record_from_csv_row(row: dict[Any, Any]) -> dict[str, Any]:
 def mention_from_body(body: str) -> RawMention:
     """A quarantined body (a JSON object, nested or a flat CSV row) validated again; raises PayloadError."""
     try:
-        record = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"not valid JSON: {exc.msg} at column {exc.colno}") from None
+        record = load_payload(body)
+    except PayloadTooDeep as exc:
+        raise PayloadError(exc.detail) from None
     if isinstance(record, dict) and "author" not in record and any(str(k).startswith("author_") for k in record):
         record = record_from_csv_row(record)
     return mention_from_record(record)

@@ -25,7 +25,14 @@ from crm.queue import job_key
 from crm.web import AppSettings, DbSession, Queue
 from listeners.base import PayloadError, RawMention
 from listeners.ingest import enqueue_analysis, enqueue_scoring
-from listeners.intake import Rejected, mention_from_record
+from listeners.intake import (
+    LONE_SURROGATE,
+    SURROGATE_ESCAPE,
+    Rejected,
+    has_lone_surrogate,
+    load_payload,
+    mention_from_record,
+)
 from listeners.schemas import ImportReport
 from listeners.store import save_mentions
 
@@ -54,20 +61,30 @@ def verify(secret: str, timestamp: str, signature: str, watch_id: int, body: byt
 def records_of(body: bytes) -> list[RawMention | Rejected]:
     """Every mention object in the body, validated; one bad object is one rejection, never the whole body."""
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = body.decode("utf-8")
+        payload = load_payload(text, "the body", whole=False)
+    except UnicodeDecodeError as exc:
+        return [
+            Rejected(0, f"the body is not JSON: not valid UTF-8 (byte {exc.start})", body.decode("utf-8", "replace"))
+        ]
+    except PayloadError as exc:
         return [Rejected(0, f"the body is not JSON: {exc}", body.decode("utf-8", "replace"))]
     if isinstance(payload, dict) and isinstance(payload.get("mentions"), list):
         payload = payload["mentions"]
     records = payload if isinstance(payload, list) else [payload]
     if len(records) > MAX_MENTIONS:
         raise InvalidInput(f"at most {MAX_MENTIONS} mentions per request")
+    escaped = SURROGATE_ESCAPE.search(text) is not None
     items: list[RawMention | Rejected] = []
     for number, record in enumerate(records, start=1):
+        # A lone surrogate cannot be stored as text: its body is kept escaped, and only that object is refused.
+        unstorable = escaped and has_lone_surrogate(record)
         try:
+            if unstorable:
+                raise PayloadError(LONE_SURROGATE)
             items.append(mention_from_record(record))
         except PayloadError as exc:
-            items.append(Rejected(number, str(exc), json.dumps(record, ensure_ascii=False, default=str)))
+            items.append(Rejected(number, str(exc), json.dumps(record, ensure_ascii=unstorable, default=str)))
     return items
 
 
