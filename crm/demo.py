@@ -83,8 +83,8 @@ def _write_password(path: Path, password: str) -> None:
 async def _demo_credentials(settings: Settings) -> Credentials:
     """A fresh API key for the demo admin (printed once, like any new key) and the board password.
 
-    The password is set on the first run only and kept in the data dir, so a second run signs in the same way; a
-    password the admin has since changed is left alone."""
+    The password is set on the first run only and kept in the data dir (mode 600), so a second run signs in the
+    same way; a password the admin has since changed is left alone."""
     password_file = settings.data_dir / PASSWORD_FILE
     engine = make_engine(settings)
     try:
@@ -95,12 +95,13 @@ async def _demo_credentials(settings: Settings) -> Credentials:
             known = _read_password(password_file)
             password: str | None = known
             fresh = False
-            if admin.password_hash is None:
+            # No file: a first run (or one from before the file existed): set a password and keep it there.
+            if admin.password_hash is None or known is None:
                 password, fresh = secrets.token_urlsafe(9), True
                 admin.password_hash = hash_password(password)
                 session.add(admin)
                 _write_password(password_file, password)
-            elif known is None or not verify_password(admin.password_hash, known):
+            elif not verify_password(admin.password_hash, known):
                 password = None
             key = (await create_api_key(session, settings, admin, "demo")).plaintext
             return Credentials(key, password, password_file, fresh)
