@@ -44,6 +44,8 @@ HONORIFICS = frozenset({"mr", "mrs", "ms", "mx", "miss", "dr", "prof", "sir", "d
 # A display name opening with one of these names an account, not a person ("The CRM Guy", "Official Acme").
 NOT_A_NAME = frozenset({"the", "official", "team", "admin", "support"})
 NAME_PUNCTUATION = string.punctuation + "\u201c\u201d\u2018\u2019\u00ab\u00bb\u2026"
+# Inside a name word only letters, marks and these: O'Brien, Jean-Luc, J.R.
+NAME_JOINERS = frozenset("'\u2019-.")
 DOMAIN_LIKE = re.compile(r"\w\.\w{2,}")
 HANDLE_NAME = re.compile(r"[^\W\d_]{2,20}")
 MAX_NAME_CHARS = 30
@@ -99,7 +101,7 @@ def first_name(display_name: str, handles: Iterable[str] = ()) -> str | None:
     if (
         word.casefold() in NOT_A_NAME
         or len(word) > MAX_NAME_CHARS
-        or any(ch.isdigit() or ch in "@/:_#" for ch in word)
+        or not all(ch.isalpha() or unicodedata.category(ch)[0] == "M" or ch in NAME_JOINERS for ch in word)
         or DOMAIN_LIKE.search(word)
     ):
         return None
@@ -124,7 +126,7 @@ def template_values(context: DraftContext) -> dict[str, Any]:
         "name": greeting_name(context),
         "platform_label": PLATFORM_LABELS.get(context.platform, context.platform),
         "mention_excerpt": excerpt(context.mention_text),
-        "competitor": context.competitor or None,
+        "competitor": (context.competitor or "").strip() or None,
         "product": context.product.strip(),
         "company": context.company.strip(),
     }
@@ -164,9 +166,14 @@ def finish(body: str, platform: str) -> str:
     return body
 
 
+def render_builtin(context: DraftContext) -> str:
+    """The first DM from the built-in template: ours, so it renders in process."""
+    return finish(_builtin().render(**template_values(context)), context.platform)
+
+
 async def render_first_dm(context: DraftContext, template: str | None = None) -> str:
     """The first DM text; a template error, a template over its time or memory bound, or an over-long result is
     reported (422), not sent."""
-    values = template_values(context)
-    body = _builtin().render(**values) if not template else await render_untrusted(template, values)
-    return finish(body, context.platform)
+    if not template:
+        return render_builtin(context)
+    return finish(await render_untrusted(template, template_values(context)), context.platform)

@@ -158,6 +158,11 @@ class RenderPool:
             raise ServiceUnavailable(
                 "every template worker is busy; try again in a moment", headers={"Retry-After": "1"}
             ) from None
+        except BaseException:
+            # Cancelled just after a worker was handed over: give it back rather than lose it from the pool.
+            if waiter.done() and not waiter.cancelled():
+                self._release(waiter.result())
+            raise
         finally:
             with self._lock:
                 if (loop, waiter) in self._waiters:

@@ -151,7 +151,8 @@ async def record_reply(
     actor: str = "system",
     response_window: timedelta = timedelta(hours=24),
 ) -> tuple[Message, bool]:
-    """Store an inbound reply once (by external id) and move a contacted lead to Replied."""
+    """Store an inbound reply once (by external id): a contacted lead moves to Replied with an answer deadline, a
+    later reply restarts a stopped clock, and an opt-out ends the conversation (`end_conversation`)."""
     conversation = await conversation_for(session, lead)
     if external_id:
         existing = (
