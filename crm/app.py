@@ -16,7 +16,6 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -36,7 +35,7 @@ from crm.health import HealthController
 from crm.idempotency import idempotency_middleware
 from crm.instants import check_query_instants
 from crm.logs import configure_logging
-from crm.openapi import document_problems
+from crm.openapi import OfflineSwaggerUI, document_problems
 from crm.pipelines_api import PipelineController
 from crm.privacy_api import PrivacyController
 from crm.problems import EXCEPTION_HANDLERS, middleware_refusals
@@ -162,7 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Lead-generation and influencer-outreach CRM API.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[OfflineSwaggerUI()],  # served at /schema and /schema/swagger
             components=Components(
                 security_schemes={
                     "apiKey": SecurityScheme(

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, QueryParameter
 from sqlmodel import col, select
 
@@ -21,6 +23,7 @@ from crm.policy import contact_scope, require_writer
 from crm.web import AppSettings, CurrentUser, DbSession
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 MAX_EXPORT_ROWS = 100_000
 LEAD_COLUMNS = (
     "id",
@@ -55,7 +58,7 @@ CONTACT_COLUMNS = (
 def _csv_response(body: str, filename: str) -> Response[str]:
     return Response(
         body,
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
@@ -76,7 +79,12 @@ class CsvController(Controller):
     path = "/api/v1"
     tags = ["csv"]
 
-    @post("/contacts/import", summary="Import contacts from CSV (column mapping, dry run, dedup, row errors)")
+    @post(
+        "/contacts/import",
+        summary="Import contacts from CSV (column mapping, dry run, dedup, row errors)",
+        responses={200: ResponseSpec(ImportReport, description="A dry run: what the import would do; nothing written")},
+        opt={"raw_body": ("text/csv", "The CSV file, UTF-8, with a header row")},
+    )
     async def import_csv(
         self,
         request: Request[Any, Any, Any],
@@ -108,6 +116,12 @@ class CsvController(Controller):
         report = await import_contacts(
             session, settings, text, mapping=columns, default_platform=platform, dry_run=dry_run, user_id=user.id
         )
+        # A file-level problem (no header, unknown field) is the caller's error; row errors are part of the report.
+        refused = [e for e in report.errors if e.row == 0]
+        if refused:
+            raise InvalidInput(
+                "; ".join(e.message for e in refused), extra={"errors": [asdict(e) for e in report.errors]}
+            )
         if not dry_run:
             audit.record(
                 session,
@@ -117,13 +131,12 @@ class CsvController(Controller):
                 object_type="contact",
                 detail={"rows": report.rows, "created": report.created, "duplicates": report.duplicates},
             )
-        # A file-level problem (no header, unknown field) is the caller's error; row errors are part of the report.
-        status = 422 if any(e.row == 0 for e in report.errors) else (200 if dry_run else 201)
-        return Response(report, status_code=status)
+        return Response(report, status_code=200 if dry_run else 201)
 
     @get(
         "/leads/export.csv",
         summary="Export the leads a list call would return, as CSV (audited)",
+        media_type=CSV_MEDIA_TYPE,
         dependencies={"filters": Provide(provide_lead_filter)},
     )
     async def export_leads(
@@ -146,7 +159,11 @@ class CsvController(Controller):
         _audit_export(session, user, "leads", len(lines), filters.describe())
         return _csv_response(to_csv(LEAD_COLUMNS, lines), "leads.csv")
 
-    @get("/contacts/export.csv", summary="Export the contacts a list call would return, as CSV (audited)")
+    @get(
+        "/contacts/export.csv",
+        summary="Export the contacts a list call would return, as CSV (audited)",
+        media_type=CSV_MEDIA_TYPE,
+    )
     async def export_contacts(
         self,
         session: DbSession,

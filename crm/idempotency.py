@@ -37,6 +37,11 @@ REPLAYED_HEADERS = frozenset({"content-type", "etag", "location", "last-modified
 log = structlog.get_logger("crm.idempotency")
 
 
+def serves(method: str, path: str) -> bool:
+    """Whether a request may carry an Idempotency-Key (the OpenAPI document declares it on the same operations)."""
+    return method == "POST" and path.startswith("/api/v1/")
+
+
 def _header(scope: Scope, name: bytes) -> str:
     return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k == name), "")
 
@@ -145,11 +150,7 @@ async def send_problem(scope: Scope, send: Send, status: int, title: str, detail
 
 def idempotency_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"  # type: ignore[comparison-overlap]
-            or scope.get("method") != "POST"
-            or not scope["path"].startswith("/api/v1/")
-        ):
+        if scope["type"] != "http" or not serves(str(scope.get("method", "")), scope["path"]):  # type: ignore[comparison-overlap]
             await app(scope, receive, send)
             return
         key, presented = _header(scope, HEADER).strip(), credential(scope)

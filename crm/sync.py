@@ -3,6 +3,8 @@
 A consumer starts with `updated_since` (or from the beginning), applies each item (upsert `data`, or delete on
 a tombstone), stores `next_cursor`, and asks again with it; replaying a page with the same cursor is harmless.
 Each item carries the row's state at read time, so several changes to one row in a page collapse to the last.
+A live lead's item also carries `lead`, the lead as the lead list returns it (display name, handle, first mention,
+tags), read by the list's own statement, so a mirror built from the feed can show what the list shows.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.changelog import ENTITIES
 from crm.errors import InvalidInput, PermissionDenied
+from crm.lead_list import lead_list_query, row_public
 from crm.models import ChangeLog, Contact, Lead
 from crm.policy import READ_ALL
+from crm.schemas import LeadPublic
 from crm.web import CurrentUser, DbSession
 
 MODELS: dict[str, Any] = {"lead": Lead, "contact": Contact}
@@ -33,6 +37,7 @@ class SyncItem(SQLModel):
     op: str  # create | update | delete | erase; delete and erase items are tombstones with data = null
     changed_at: datetime
     data: dict[str, Any] | None = None
+    lead: LeadPublic | None = None  # for a live lead: the lead list's document of it
 
 
 class SyncPage(SQLModel):
@@ -58,6 +63,14 @@ def public_row(row: Any) -> dict[str, Any]:
     return data
 
 
+async def listed_leads(session: AsyncSession, ids: list[int]) -> dict[int, LeadPublic]:
+    """The lead list's document of each live lead among `ids`."""
+    connection = await session.connection()
+    result = await connection.execute(lead_list_query(connection.dialect.name).where(col(Lead.id).in_(ids)))
+    documents = (LeadPublic.model_validate(row_public(row)) for row in result.mappings())
+    return {document.id: document for document in documents}
+
+
 async def read_changes(
     session: AsyncSession, *, after: int, since: datetime | None, entities: list[str], limit: int
 ) -> SyncPage:
@@ -77,6 +90,8 @@ async def read_changes(
         if ids:
             found = await session.exec(select(model).where(col(model.id).in_(ids)))
             rows.update({(entity, r.id): r for r in found})
+    lead_ids = [i for (e, i) in rows if e == "lead"]
+    listed = await listed_leads(session, lead_ids) if lead_ids else {}
     items = []
     for key, change in last.items():
         row = rows.get(key)
@@ -95,6 +110,7 @@ async def read_changes(
                 op=op,
                 changed_at=change.at,
                 data=public_row(row) if alive else None,
+                lead=listed.get(change.entity_id) if alive and change.entity == "lead" else None,
             )
         )
     next_seq = changes[-1].id if changes else after

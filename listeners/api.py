@@ -20,7 +20,7 @@ from listeners.matching import WatchMatcher
 from listeners.preview import preview
 from listeners.query import QueryError
 from listeners.schemas import (
-    ImportReport,
+    MentionImportReport,
     MentionPublic,
     PreviewMention,
     PreviewPublic,
@@ -116,6 +116,9 @@ class MentionImportController(Controller):
         "/watches/{watch_id:int}/mentions/import",
         summary="Import mentions from a JSONL body (one mention object per line)",
         status_code=200,
+        opt={
+            "raw_body": ("application/x-ndjson", "One mention object per line (JSON Lines); bad lines are quarantined")
+        },
     )
     async def import_mentions(
         self,
@@ -125,7 +128,7 @@ class MentionImportController(Controller):
         user: CurrentUser,
         settings: AppSettings,
         watch_id: FromPath[int],
-    ) -> ImportReport:
+    ) -> MentionImportReport:
         watch = await writable_watch(session, user, watch_id)
         body = await request.body()
         if len(body) > MAX_IMPORT_BYTES:
@@ -136,7 +139,7 @@ class MentionImportController(Controller):
         await session.commit()  # commit, then enqueue: the job must find the rows
         for lead_id in result.new_leads:
             await enqueue(queue, "score_lead", job_id=f"score:lead:{lead_id}:initial", lead_id=lead_id)
-        return ImportReport(
+        return MentionImportReport(
             stored=len(result.new_mentions),
             duplicates=result.duplicates,
             matched=result.matched,

@@ -52,7 +52,9 @@ class WatchPublic(SQLModel):
     created_at: datetime
 
 
-class ImportReport(SQLModel):
+class MentionImportReport(SQLModel):
+    """What a mention import or push did (the CSV contact import has its own ImportReport)."""
+
     stored: int
     duplicates: int
     matched: int

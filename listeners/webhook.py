@@ -33,7 +33,7 @@ from listeners.intake import (
     load_payload,
     mention_from_record,
 )
-from listeners.schemas import ImportReport
+from listeners.schemas import MentionImportReport
 from listeners.store import save_mentions
 
 MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
@@ -104,6 +104,7 @@ class MentionWebhookController(Controller):
         "/mentions/{watch_id:int}",
         summary="Push mentions from another tool (HMAC-signed, replay-protected)",
         status_code=200,
+        opt={"raw_body": ("application/json", 'An array of mention objects, one object, or {"mentions": [...]}')},
     )
     async def receive(
         self,
@@ -112,7 +113,7 @@ class MentionWebhookController(Controller):
         queue: Queue,
         settings: AppSettings,
         watch_id: FromPath[int],
-    ) -> ImportReport:
+    ) -> MentionImportReport:
         secret = settings.webhook_secret.get_secret_value()
         if not secret:
             raise ServiceUnavailable("the mention webhook is off: set CRM_WEBHOOK_SECRET to turn it on")
@@ -134,7 +135,7 @@ class MentionWebhookController(Controller):
             raise
         await enqueue_scoring(queue, result.new_leads)
         await enqueue_analysis(queue, result.new_mentions)
-        return ImportReport(
+        return MentionImportReport(
             stored=len(result.new_mentions),
             duplicates=result.duplicates,
             matched=result.matched,

@@ -1,4 +1,5 @@
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -22,12 +23,15 @@ from crm.settings import Settings
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 # Revoking a key by a guessed id could revoke the fuzzer's own key and turn the rest of the run into 401s.
 SKIPPED = {("DELETE", "/api/v1/api-keys/{key_id}")}
-# CSV endpoints answer text/csv (and import reports) beyond what their OpenAPI entries declare yet: held to "no 5xx".
-SERVER_ERRORS_ONLY = {
-    ("GET", "/api/v1/contacts/export.csv"),
-    ("GET", "/api/v1/leads/export.csv"),
-    ("POST", "/api/v1/contacts/import"),
-}
+SERVER_ERRORS_ONLY: set[tuple[str, str]] = set()
+
+
+@schemathesis.serializer("application/x-ndjson")
+def json_lines(context: Any, value: Any) -> bytes:
+    # The import declares its body as a string of JSON lines; generated strings go as they are, even unpaired
+    # surrogates (as the bytes a careless encoder would send).
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.encode("utf-8", "surrogatepass")
 
 
 async def fuzzing_key(settings: Settings) -> str:
@@ -61,18 +65,19 @@ def fuzz(settings: Settings, key: str) -> list[str]:
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", create_app(settings)).include(
         path_regex=r"^/api/v1/"
     )
-    headers = {"Authorization": f"Bearer {key}"}
+    callers = {"authenticated": {"Authorization": f"Bearer {key}"}, "anonymous": {}}
     failures: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
         label = (operation.method.upper(), operation.path)
         if label in SKIPPED:
             continue
-        run = fuzz_test(operation, headers, [not_a_server_error] if label in SERVER_ERRORS_ONLY else CHECKS)
-        try:
-            run()
-        except (Exception, BaseExceptionGroup) as exc:  # collected so one run reports every failing operation
-            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
+        for caller, headers in callers.items():
+            run = fuzz_test(operation, headers, [not_a_server_error] if label in SERVER_ERRORS_ONLY else CHECKS)
+            try:
+                run()
+            except (Exception, BaseExceptionGroup) as exc:  # collected so one run reports every failing operation
+                failures.append(f"{caller} {operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
     return failures
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,6 +79,7 @@ async def test_a_soft_deleted_lead_is_a_tombstone(
             "op": "delete",
             "changed_at": page["items"][0]["changed_at"],
             "data": None,
+            "lead": None,
         }
     ]
 
@@ -186,3 +188,31 @@ async def test_a_sales_rep_may_not_sync_and_a_bad_cursor_is_a_problem(
     assert bad.status_code == 422
     wrong = await client.get("/api/v1/sync", params={"entity": "deal"}, headers=admin.headers)
     assert wrong.status_code == 422
+
+
+async def test_a_lead_in_the_feed_carries_every_field_the_lead_list_returns(
+    client: AsyncTestClient[Any], admin: Caller
+) -> None:
+    watch = (
+        await client.post("/api/v1/watches", json={"name": "w", "keywords": ["crm"]}, headers=admin.headers)
+    ).json()
+    mention = {
+        "platform": "file",
+        "id": "m-1",
+        "text": "Looking for a CRM that isn't Salesforce",
+        "created_at": "2026-11-20T09:12:00Z",
+        "url": "https://example.org/m-1",
+        "author": {"handle": "dana_ops", "display_name": "Dana"},
+    }
+    url = f"/api/v1/watches/{watch['id']}/mentions/import"
+    assert (await client.post(url, content=json.dumps(mention), headers=admin.headers)).json()["new_leads"] == 1
+    [in_list] = (await client.get("/api/v1/leads", headers=admin.headers)).json()["items"]
+    tagged = await client.patch(
+        f"/api/v1/leads/{in_list['id']}", json={"tags": ["vip", "agency"]}, headers=admin.headers
+    )
+    assert tagged.status_code == 200, tagged.text
+    [in_list] = (await client.get("/api/v1/leads", headers=admin.headers)).json()["items"]
+    assert (in_list["display_name"], in_list["handle"], in_list["tags"]) == ("Dana", "dana_ops", ["agency", "vip"])
+    page = await sync(client, admin, entity="lead")
+    [item] = [item for item in page["items"] if item["id"] == in_list["id"]]
+    assert item["lead"] == in_list
