@@ -1,5 +1,22 @@
-"""`python -m crm` runs the CLI."""
+"""The `crm` console script and `python -m crm`: a Ctrl-C at any moment, even while the CLI's modules are still
+importing (a second or two on a cold start), ends with one line and exit code 130, never a traceback."""
 
-from crm.cli import cli
+from __future__ import annotations
 
-cli()
+import sys
+
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for a job stopped with Ctrl-C
+
+
+def main() -> None:
+    try:
+        from crm.cli import cli
+
+        cli(prog_name="crm")
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(INTERRUPTED)
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ import click
 
 from crm import __version__
 from crm.cli_errors import UserError, friendly, load_settings
+from crm.progress import task
 from crm.settings import Settings
 from listeners.commands import listen
 from scoring.commands import scoring
@@ -48,10 +50,89 @@ def preflight(settings: Settings, *, redis: bool = True, migrated: bool = True) 
     asyncio.run(run())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# The flow an operator follows, top to bottom; `crm --help` lists the commands under these steps.
+FLOW_STEPS: dict[str, tuple[str, ...]] = {
+    "Set up": ("db", "user", "apikey", "doctor", "completion"),
+    "Listen": ("listen",),
+    "Score": ("scoring",),
+    "Run": ("serve", "worker", "demo"),
+}
+
+
+class FlowGroup(click.Group):
+    """The top-level group: commands listed in the order of the flow, one section per step."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        ordered = [name for names in FLOW_STEPS.values() for name in names if name in self.commands]
+        return ordered + sorted(set(self.commands) - set(ordered))
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        placed = {name for names in FLOW_STEPS.values() for name in names}
+        sections = {**FLOW_STEPS, "Other": tuple(sorted(set(self.commands) - placed))}
+        width = formatter.width - 6 - max((len(n) for n in self.commands), default=0)
+        for title, names in sections.items():
+            rows = []
+            for name in names:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit=max(width, 30))))
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+@click.group(cls=FlowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="warmline")
 def cli() -> None:
-    """Warmline: listen for buying signals, score leads, reach out, track replies."""
+    """Warmline: listen for buying signals, score leads, reach out, track replies.
+
+    Every command that reports something takes --json for scripts. Progress of long work is drawn on stderr
+    only when it is a terminal. Shell completion: `crm completion bash|zsh|fish`.
+    """
+
+
+# ----------------------------------------------------------------------------- doctor and completion
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of {name, status, detail, fix}.")
+@friendly
+def doctor(as_json: bool) -> None:
+    """Check settings, database, queue, model, connectors, clock and disk; exit 1 on any failure.
+
+    Each check prints one line: ok, warn, FAIL (with the fix) or skip. The secret key must not be the
+    development value when the deployment is production-like (PostgreSQL, or CRM_HOST not loopback).
+    """
+    from crm.doctor import failed, line, run_checks
+
+    checks = asyncio.run(run_checks(load_settings()))
+    if as_json:
+        click.echo(json.dumps([c.as_dict() for c in checks]))
+    else:
+        for check in checks:
+            click.echo(line(check))
+    if failed(checks):
+        sys.exit(1)
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(SHELLS))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL.
+
+    \b
+    bash:  eval "$(crm completion bash)"        (or save it under /etc/bash_completion.d/)
+    zsh:   eval "$(crm completion zsh)"         (in ~/.zshrc)
+    fish:  crm completion fish > ~/.config/fish/completions/crm.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # every name in SHELLS is one click ships
+    click.echo(completer(cli, {}, "crm", "_CRM_COMPLETE").source())
 
 
 # ----------------------------------------------------------------------------- database
@@ -327,6 +408,21 @@ def apikey_create(email: str, name: str) -> None:
 # ----------------------------------------------------------------------------- demo
 
 
+def _demo_doctor(settings: Settings) -> None:
+    """`crm doctor` before the demo starts (after its migration): warnings are shown, a failure stops it."""
+    from crm.doctor import failed, line, run_checks
+
+    with task("checking the deployment (crm doctor)"):
+        checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        if check.status in ("warn", "fail"):
+            click.echo(line(check))
+    counts = {status: sum(c.status == status for c in checks) for status in ("ok", "warn", "fail")}
+    click.echo(f"crm doctor: {counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failures")
+    if failed(checks):
+        raise UserError("crm doctor found a failure (above); fix it and run the demo again")
+
+
 @cli.command()
 @click.option("--port", type=int, default=None)
 @click.option("--exit-after", type=float, default=None, help="Stop after this many seconds (for scripted runs).")
@@ -346,6 +442,7 @@ def demo(port: int | None, exit_after: float | None) -> None:
             preflight(settings, redis=False, migrated=False)
             log_to_file(log_file)  # the demo's own lines (where to look, how to sign in) stand alone on screen
             upgrade(settings)
+            _demo_doctor(settings)
             with _listening_socket(settings.host, settings.port) as sock, with_queue(settings) as live:
                 preflight(live)
                 processes = functools.partial(_run_processes, sock=sock)
