@@ -7,7 +7,9 @@ and exit code 1.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
+import json
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +25,7 @@ from crm.db import SessionMaker, make_engine, make_sessionmaker, session_scope
 from crm.errors import InvalidInput, NotFound
 from crm.models import QuarantinedPayload, User, Watch, utcnow
 from crm.preflight import check_database, check_redis
+from crm.progress import shown, task, track
 from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.base import PayloadError, RawMention
@@ -44,6 +47,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 _friendly = friendly(also=(QueryError, PayloadError))
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON document instead of text (for scripts)."
+)
 
 
 @asynccontextmanager
@@ -99,7 +105,13 @@ def listen() -> None:
 def _read(path: Path, fmt: str, stream: io.TextIOBase) -> Iterator[RawMention | Rejected]:
     chosen = fmt if fmt != "auto" else ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     reader = read_csv(stream) if chosen == "csv" else read_jsonl(stream)
-    return (item for _, item in reader)
+    items = (item for _, item in reader)
+    if not shown():
+        return items
+    # Lines are a close enough total for the bar (a CSV header or a quoted newline is one line off).
+    with path.open("rb") as counting:
+        lines = sum(1 for _ in counting) - (1 if chosen == "csv" else 0)
+    return track(items, f"importing {path.name}", total=max(lines, 0))
 
 
 @listen.command("import")
@@ -107,9 +119,13 @@ def _read(path: Path, fmt: str, stream: io.TextIOBase) -> Iterator[RawMention | 
 @click.option("--watch", "watch_name", required=True, help="Name of the watch the mentions are for.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, 10_000), default=1000, show_default=True)
+@json_option
 @_friendly
-def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
-    """Import mentions from a JSONL or CSV file; safe to re-run (known mentions are skipped)."""
+def import_file(path: Path, watch_name: str, fmt: str, batch_size: int, as_json: bool) -> None:
+    """Import mentions from a JSONL or CSV file; safe to re-run (known mentions are skipped).
+
+    --json prints the report as one object: stored, duplicates, reposts, matched, new_leads, quarantined,
+    suppressed, batches, scored (in this process) and queued (for the worker)."""
     settings = load_settings()
 
     async def run() -> tuple[IngestReport, int]:
@@ -132,9 +148,15 @@ def import_file(path: Path, watch_name: str, fmt: str, batch_size: int) -> None:
                 async with session_scope(sessionmaker) as session:
                     return report, await enqueue_unscored(session, queue, watch.id)
             # No queue to hand the work to: leads left unscored by an earlier run are scored here too.
-            return report, await score_unscored_here(sessionmaker, watch.id)
+            with task("scoring the new leads"):
+                return report, await score_unscored_here(sessionmaker, watch.id)
 
     report, pending = _run(run())
+    if as_json:
+        scored_here = report.scored + pending if not settings.redis_url else report.scored
+        queued = pending if settings.redis_url else 0
+        click.echo(json.dumps({**dataclasses.asdict(report), "scored": scored_here, "queued": queued}))
+        return
     _echo_report(report)
     if not settings.redis_url:
         scored = report.scored + pending
@@ -223,16 +245,22 @@ def watch_create(
 
 
 @watch.command("list")
+@json_option
 @_friendly
-def watch_list() -> None:
-    """List watches."""
+def watch_list(as_json: bool) -> None:
+    """List watches (--json: a list of {id, name, active, keywords, query, platforms, competitors})."""
     settings = load_settings()
 
     async def run() -> list[Watch]:
         async with _database(settings) as sessionmaker, session_scope(sessionmaker) as session:
             return list(await session.exec(select(Watch).order_by(col(Watch.id))))
 
-    for found in _run(run()):
+    found_watches = _run(run())
+    if as_json:
+        fields = ("id", "name", "active", "keywords", "query", "platforms", "competitors", "languages")
+        click.echo(json.dumps([{k: getattr(w, k) for k in fields} for w in found_watches]))
+        return
+    for found in found_watches:
         terms = ", ".join(found.keywords) or "-"
         click.echo(f"{found.id}\t{found.name}\tkeywords: {terms}\tquery: {found.query or '-'}")
 
@@ -248,9 +276,12 @@ def watch_list() -> None:
     "--scan", type=click.IntRange(1, 100_000), default=5000, show_default=True, help="Newest mentions to scan."
 )
 @click.option("--limit", type=click.IntRange(0, 1000), default=20, show_default=True, help="Matches to print.")
+@json_option
 @_friendly
-def preview_query(watch_name: str | None, query: str | None, keywords: tuple[str, ...], scan: int, limit: int) -> None:
-    """Run a query against stored mentions and show what it would match."""
+def preview_query(
+    watch_name: str | None, query: str | None, keywords: tuple[str, ...], scan: int, limit: int, as_json: bool
+) -> None:
+    """Run a query against stored mentions and show what it would match (--json: {scanned, matched, hits})."""
     if watch_name is None and query is None and not keywords:
         raise InvalidInput("give --watch, --query or --keyword")
     settings = load_settings()
@@ -276,6 +307,9 @@ def preview_query(watch_name: str | None, query: str | None, keywords: tuple[str
             return await run_preview(session, WatchMatcher(**base), scan=scan, limit=limit)
 
     result = _run(run())
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), default=str))
+        return
     click.echo(f"{result.matched} of {result.scanned} mentions match")
     for hit in result.hits:
         why = ", ".join([*hit.terms, *hit.competitors])
@@ -296,9 +330,11 @@ def quarantine() -> None:
     "--status", type=click.Choice(["open", "replayed", "discarded", "all"]), default="open", show_default=True
 )
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@json_option
 @_friendly
-def quarantine_list(status: str, limit: int) -> None:
-    """List quarantined payloads, newest first."""
+def quarantine_list(status: str, limit: int, as_json: bool) -> None:
+    """List quarantined payloads, newest first (--json: a list of {id, status, source, watch_id, reason,
+    created_at}; an empty list when nothing is quarantined)."""
     settings = load_settings()
 
     async def run() -> list[QuarantinedPayload]:
@@ -309,6 +345,10 @@ def quarantine_list(status: str, limit: int) -> None:
             return list(await session.exec(query))
 
     rows = _run(run())
+    if as_json:
+        fields = ("id", "status", "source", "watch_id", "reason", "created_at")
+        click.echo(json.dumps([{k: getattr(row, k, None) for k in fields} for row in rows], default=str))
+        return
     for row in rows:
         click.echo(f"{row.id}\t{row.status}\t{row.source}\twatch {row.watch_id or '-'}\t{row.reason}")
     if not rows:
@@ -316,7 +356,11 @@ def quarantine_list(status: str, limit: int) -> None:
 
 
 async def replay(
-    session: AsyncSession, ids: list[int] | None, *, watch_override: Watch | None = None
+    session: AsyncSession,
+    ids: list[int] | None,
+    *,
+    watch_override: Watch | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> tuple[int, int, list[int]]:
     """Validate and store quarantined payloads again: (replayed, still bad, new lead ids)."""
     query = select(QuarantinedPayload).where(QuarantinedPayload.status == "open").order_by(col(QuarantinedPayload.id))
@@ -325,6 +369,8 @@ async def replay(
     replayed, still_bad, leads = 0, 0, []
     watches: dict[int, Watch] = {}
     for row in list(await session.exec(query)):
+        if on_done is not None:
+            on_done()
         target = watch_override
         if target is None and row.watch_id is not None:
             target = watches.get(row.watch_id) or await session.get(Watch, row.watch_id)
@@ -357,9 +403,12 @@ async def replay(
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "everything", is_flag=True, help="Replay every open payload.")
 @click.option("--watch", "watch_name", default=None, help="Store into this watch instead of the original one.")
+@json_option
 @_friendly
-def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | None) -> None:
-    """Validate quarantined payloads again (after fixing their cause) and store the ones that pass."""
+def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | None, as_json: bool) -> None:
+    """Validate quarantined payloads again (after fixing their cause) and store the ones that pass.
+
+    --json prints {replayed, still_failing}."""
     if not ids and not everything:
         raise InvalidInput("name the payload ids to replay, or pass --all")
     settings = load_settings()
@@ -368,7 +417,10 @@ def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | 
         async with _database(settings) as sessionmaker, _queue(settings) as queue:
             async with session_scope(sessionmaker) as session:
                 override = await _watch_named(session, watch_name) if watch_name else None
-                replayed, still_bad, leads = await replay(session, list(ids) or None, watch_override=override)
+                with task("replaying quarantined payloads") as tracker:
+                    replayed, still_bad, leads = await replay(
+                        session, list(ids) or None, watch_override=override, on_done=tracker.advance
+                    )
             if queue is not None:
                 await enqueue_scoring(queue, leads)
             else:
@@ -376,14 +428,18 @@ def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | 
             return replayed, still_bad
 
     replayed, still_bad = _run(run())
-    click.echo(f"replayed {replayed}, still failing {still_bad}")
+    if as_json:
+        click.echo(json.dumps({"replayed": replayed, "still_failing": still_bad}))
+    else:
+        click.echo(f"replayed {replayed}, still failing {still_bad}")
 
 
 @quarantine.command("discard")
 @click.argument("ids", nargs=-1, type=int, required=True)
+@json_option
 @_friendly
-def quarantine_discard(ids: tuple[int, ...]) -> None:
-    """Mark quarantined payloads as discarded (kept for the record, never replayed)."""
+def quarantine_discard(ids: tuple[int, ...], as_json: bool) -> None:
+    """Mark quarantined payloads as discarded (kept for the record, never replayed); --json: {discarded}."""
     settings = load_settings()
 
     async def run() -> int:
@@ -394,4 +450,5 @@ def quarantine_discard(ids: tuple[int, ...]) -> None:
                 session.add(row)
             return len(rows)
 
-    click.echo(f"discarded {_run(run())}")
+    discarded = _run(run())
+    click.echo(json.dumps({"discarded": discarded}) if as_json else f"discarded {discarded}")

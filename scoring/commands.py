@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from crm.cli_errors import UserError, friendly, load_settings
+from crm.progress import task
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -21,6 +22,7 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
 
 friendly_scoring = friendly(also=(ValueError, KeyError))
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
 
 
 def _with_session(work: Callable[[Any, Any], Awaitable[T]]) -> T:
@@ -77,6 +79,7 @@ def scoring() -> None:
     "competitor_mentioned column).",
 )
 @click.option("--version", "version", default=None, help="Version name (default: wl-<timestamp>).")
+@json_option
 @friendly_scoring
 def train_command(
     data: tuple[Path, ...],
@@ -87,21 +90,32 @@ def train_command(
     test_size: float,
     infer_competitors: bool,
     version: str | None,
+    as_json: bool,
 ) -> None:
-    """Train the warm-lead model and print metrics on a held-out split."""
+    """Train the warm-lead model and print metrics on a held-out split.
+
+    --json prints one object: version, n_train, seconds, out and the held-out metrics."""
     from scoring.dataset import load_labelled
     from scoring.lifecycle import train_and_save
 
-    df, labels = load_labelled(list(data), text_column=text_column, label_column=label_column, positive=positive)
-    trained = train_and_save(
-        df,
-        labels,
-        out,
-        version=version,
-        test_size=test_size,
-        infer_competitors=infer_competitors,
-        sources=[str(p) for p in data],
-    )
+    with task("reading the labelled data"):
+        df, labels = load_labelled(list(data), text_column=text_column, label_column=label_column, positive=positive)
+    # Cross-validated model selection has no natural step count: a spinner with the elapsed time says it is alive.
+    with task(f"training on {len(labels)} rows (cross-validating the settings)"):
+        trained = train_and_save(
+            df,
+            labels,
+            out,
+            version=version,
+            test_size=test_size,
+            infer_competitors=infer_competitors,
+            sources=[str(p) for p in data],
+        )
+    if as_json:
+        meta = trained.saved.meta
+        summary = {"version": meta["version"], "n_train": meta["n_train"], "seconds": round(trained.seconds, 2)}
+        click.echo(json.dumps({**summary, "out": str(out), "metrics": trained.metrics}, default=str))
+        return
     click.echo(
         f"trained {trained.saved.meta['version']} on {trained.saved.meta['n_train']} rows in {trained.seconds:.1f} s -> {out}"
     )
@@ -115,9 +129,11 @@ def _evaluate(
     from scoring.dataset import load_labelled
     from scoring.evaluate import metrics
 
-    model = artifacts.load(model_dir)
-    df, labels = load_labelled(list(data), text_column=text_column, label_column=label_column)
-    probs = model.predict_proba(df)
+    with task("loading the model and the data"):
+        model = artifacts.load(model_dir)
+        df, labels = load_labelled(list(data), text_column=text_column, label_column=label_column)
+    with task(f"scoring {len(labels)} rows"):
+        probs = model.predict_proba(df)
     return labels, probs, {"model": model.version, **metrics(labels, probs, model.threshold)}
 
 
@@ -146,26 +162,40 @@ def evaluate_command(
 @text_option
 @label_option
 @click.option("--out", required=True, type=click.Path(path_type=Path))
+@json_option
 @friendly_scoring
-def report_command(model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str, out: Path) -> None:
-    """Write calibration, ROC, PR and histogram PNGs and report.md for a model on labelled data."""
+def report_command(
+    model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str, out: Path, as_json: bool
+) -> None:
+    """Write calibration, ROC, PR and histogram PNGs and report.md for a model on labelled data.
+
+    Prints one written path per line; --json prints {metrics, files}."""
     from scoring.report import write_report
 
     labels, probs, measured = _evaluate(model_dir, data, text_column, label_column)
-    for path in write_report(out, labels, probs, measured, title=f"Warm-lead model {measured['model']}"):
+    with task("drawing the report"):
+        written = write_report(out, labels, probs, measured, title=f"Warm-lead model {measured['model']}")
+    if as_json:
+        click.echo(json.dumps({"metrics": measured, "files": [str(p) for p in written]}, default=str))
+        return
+    for path in written:
         click.echo(str(path))
 
 
 @scoring.command("list")
+@json_option
 @friendly_scoring
-def list_command() -> None:
-    """Every registered warm-lead model version with its status and metrics."""
+def list_command(as_json: bool) -> None:
+    """Every registered warm-lead model version with its status and metrics (--json: a list, [] when none)."""
     from scoring import registry
 
     async def work(session: Any, settings: Any) -> list[dict[str, Any]]:
         return [registry.describe(r) for r in await registry.versions(session)]
 
     rows = _with_session(work)
+    if as_json:
+        click.echo(json.dumps(rows, default=str))
+        return
     if not rows:
         click.echo("no models registered; scoring uses the baseline (baseline-rules-1)")
     for row in rows:
@@ -285,17 +315,20 @@ def rollback_command(rescore: bool) -> None:
 
 @scoring.command("rescore")
 @click.option("--unscored", is_flag=True, help="Only leads that have no score yet (a lost or never-queued job).")
+@json_option
 @friendly_scoring
-def rescore_command(unscored: bool) -> None:
+def rescore_command(unscored: bool, as_json: bool) -> None:
     """Score open leads now, in this process, with the active model (or the baseline); repairs a database whose
-    leads were never scored."""
+    leads were never scored. --json prints {scored, which, model}."""
     from crm.db import make_engine, make_sessionmaker, session_scope
     from crm.preflight import check_database
-    from scoring.service import active_model, open_lead_ids, score_leads, unscored_lead_ids
+    from scoring.baseline import VERSION as BASELINE_VERSION
+    from scoring.registry import ModelCache
+    from scoring.service import SCORE_BATCH, active_model, open_lead_ids, score_leads, unscored_lead_ids
 
     settings = load_settings()
 
-    async def run() -> tuple[int, str]:
+    async def run() -> tuple[int, str | None]:
         await check_database(settings)
         engine = make_engine(settings)
         try:
@@ -303,13 +336,23 @@ def rescore_command(unscored: bool) -> None:
             async with session_scope(sessionmaker) as session:
                 ids = await (unscored_lead_ids(session) if unscored else open_lead_ids(session))
                 model = await active_model(session)
-            done = await score_leads(sessionmaker, ids, with_authors=unscored)
-            return done, model.version if model is not None else "the baseline (baseline-rules-1)"
+            cache, done = ModelCache(), 0
+            with task(f"scoring {len(ids)} leads", total=len(ids)) as tracker:
+                # One batch per call (each commits), so the bar moves as the batches land.
+                for start in range(0, len(ids), SCORE_BATCH):
+                    chunk = ids[start : start + SCORE_BATCH]
+                    done += await score_leads(sessionmaker, chunk, cache, with_authors=unscored)
+                    tracker.advance(len(chunk))
+            return done, model.version if model is not None else None
         finally:
             await engine.dispose()
 
     done, scorer = asyncio.run(run())
     which = "unscored" if unscored else "open"
+    if as_json:
+        click.echo(json.dumps({"scored": done, "which": which, "model": scorer or BASELINE_VERSION}))
+        return
+    scorer = scorer or f"the baseline ({BASELINE_VERSION})"
     click.echo(f"scored {done} {which} lead{'s' if done != 1 else ''} with {scorer}")
 
 
