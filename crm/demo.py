@@ -20,6 +20,7 @@ from sqlmodel import select
 from crm.auth import create_api_key, create_user, hash_password, verify_password
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Role, User
+from crm.progress import task, track
 from crm.queue import create_queue, enqueue
 from crm.settings import Settings
 from listeners.platforms.replay import ReplayServer
@@ -144,11 +145,12 @@ async def _load(client: httpx.AsyncClient, echo: Callable[[str], Any], threshold
         f"{report['new_leads']} new leads, {report['quarantined']} quarantined"
     )
     leads: list[dict[str, Any]] = []
-    for _ in range(100):  # the worker scores in the background; wait briefly so the summary shows scores
-        leads = (await client.get("/api/v1/leads", params={"limit": 200})).json()["items"]
-        if all(lead["score"] is not None for lead in leads):
-            break
-        await asyncio.sleep(0.1)
+    with task("the worker is scoring the new leads"):
+        for _ in range(100):  # the worker scores in the background; wait briefly so the summary shows scores
+            leads = (await client.get("/api/v1/leads", params={"limit": 200})).json()["items"]
+            if all(lead["score"] is not None for lead in leads):
+                break
+            await asyncio.sleep(0.1)
     warm = sum(1 for lead in leads if (lead["score"] or 0) >= threshold)
     echo(f"{len(leads)} leads, {warm} at or above the board's score threshold ({threshold}); the best:")
     for lead in leads[:5]:
@@ -174,7 +176,8 @@ async def _poll_replay(
     read = leads = 0
     try:
         run = uuid.uuid4().hex[:8]  # a fresh job id per demo run; the cursors make a re-run find nothing new
-        for platform in REPLAY_POLLS:
+        # Advanced as each poll finishes (the loop asks for the next platform), failed or not.
+        for platform in track(REPLAY_POLLS, "polling the platforms", total=len(REPLAY_POLLS)):
             # One at a time: SQLite takes one writer, and the output reads in order.
             job = await enqueue(
                 queue,
@@ -241,7 +244,8 @@ async def run_demo(
             async with httpx.AsyncClient(
                 base_url=settings.base_url, headers={"authorization": f"Bearer {credentials.key}"}, timeout=30
             ) as client:
-                await _wait_until_up(client)
+                with task("starting the web process and the worker"):
+                    await _wait_until_up(client)
                 await _load(client, echo, settings.lead_score_threshold)
                 await _poll_replay(settings, client, replay, echo)
 
