@@ -10,6 +10,7 @@ refusal names the rule, the figure and the setting behind it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import col, select
@@ -74,30 +75,22 @@ COUNTED = (
 )
 
 
-async def dms_by_rep_since(session: AsyncSession, user_id: int, since: datetime) -> int:
-    """Outbound DMs a rep sent or has waiting to send, dated by when they went out (or were drafted)."""
+async def dms_by_rep_since(session: AsyncSession, user_id: int, since: datetime, *, sent_only: bool = False) -> int:
+    """Outbound DMs a rep sent or has waiting to send, dated by when they went out (or were drafted); with
+    `sent_only`, only those that went out."""
+    if sent_only:
+        statuses: tuple[str, ...] = (MessageStatus.SENDING.value, MessageStatus.SENT.value)
+        dated: Any = col(Message.sent_at)
+    else:
+        statuses, dated = COUNTED, sa.func.coalesce(col(Message.sent_at), col(Message.created_at))
     found = await session.exec(
         select(sa.func.count())
         .select_from(Message)
         .where(
             Message.author_user_id == user_id,
             Message.direction == Direction.OUTBOUND.value,
-            col(Message.status).in_(COUNTED),
-            sa.func.coalesce(col(Message.sent_at), col(Message.created_at)) >= since,
-        )
-    )
-    return int(found.one())
-
-
-async def dms_sent_by_rep_since(session: AsyncSession, user_id: int, since: datetime) -> int:
-    found = await session.exec(
-        select(sa.func.count())
-        .select_from(Message)
-        .where(
-            Message.author_user_id == user_id,
-            Message.direction == Direction.OUTBOUND.value,
-            col(Message.status).in_((MessageStatus.SENDING.value, MessageStatus.SENT.value)),
-            col(Message.sent_at) >= since,
+            col(Message.status).in_(statuses),
+            dated >= since,
         )
     )
     return int(found.one())
@@ -114,7 +107,7 @@ async def ensure_within_daily_cap(session: AsyncSession, settings: Settings, use
         return
     since = utcnow() - timedelta(hours=24)
     if sending:
-        sent = await dms_sent_by_rep_since(session, user.id, since)
+        sent = await dms_by_rep_since(session, user.id, since, sent_only=True)
         if sent >= cap:
             raise OutreachBlocked(
                 f"you have sent {sent} DMs in the last 24 hours and the cap is {cap} (CRM_DAILY_DM_CAP_PER_REP)"

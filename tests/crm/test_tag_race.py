@@ -5,38 +5,17 @@ The requests go over real sockets to two uvicorn servers in this event loop (two
 engine and pool): Litestar's test client runs one request at a time, so it could never show the race."""
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
-import uvicorn
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.app import create_app
 from crm.models import LeadTag, Tag
 from crm.settings import Settings
 from tests.conftest import Caller
+from tests.live_server import served
 
 LEADS = 8
-
-
-@asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[str]:
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def new_contacts(client: httpx.AsyncClient, admin: Caller, prefix: str) -> list[int]:

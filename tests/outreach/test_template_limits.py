@@ -11,13 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from litestar.testing import AsyncTestClient
 
-from crm.app import create_app
 from crm.settings import Settings
 from outreach.render_pool import RENDER_TIMEOUT_SECONDS, render_pool
 from tests.conftest import Caller
+from tests.live_server import served
 from tests.outreach.test_send_policy import post, watch_with
 
 NESTED_HUGE_RANGES = "{% for i in range(10**6) %}{% for j in range(10**6) %}x{% endfor %}{% endfor %}"
@@ -42,28 +41,16 @@ async def draft_with(client: AsyncTestClient[Any], admin: Caller, lead: dict[str
 
 
 @asynccontextmanager
-async def served(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A real server in this event loop: Litestar's test client runs one request at a time, so it could not show
-    a request being served while another one waits on a template."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not task.done(), "the server did not start"
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            yield http
-    finally:
-        server.should_exit = True
-        await task
+async def served_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A real server: a request must be served while another one waits on a template."""
+    async with served(settings) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        yield http
 
 
 async def test_a_hostile_template_is_refused_within_a_second_while_health_is_served(
     settings: Settings, admin: Caller, lead: dict[str, Any]
 ) -> None:
-    async with served(settings) as http:
+    async with served_client(settings) as http:
         drafts = f"/api/v1/leads/{lead['id']}/drafts"
         warm = await http.post(drafts, json={"template": "Hi {{ name }}"}, headers=admin.headers)
         assert warm.status_code == 201  # the workers are up
