@@ -12,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from crm import __version__
+from crm.cli import cli
 from tests.listeners.builders import jsonl_record
 
 
@@ -337,3 +339,55 @@ def test_ctrl_c_in_a_terminal_stops_the_demo_alone_so_a_make_around_it_exits_cle
     # The parent (make) was not interrupted and saw exit 0; the demo said one line.
     assert pressed and "parent saw 0" in after, text[-2000:]
     assert "demo stopped" in after and "Traceback" not in text
+
+
+# ----------------------------------------------------------------------------- help, completion, Ctrl-C
+
+
+def test_help_lists_the_commands_under_the_flow_step_they_belong_to() -> None:
+    output = CliRunner().invoke(cli, ["--help"]).output
+    titles = [line for line in output.splitlines() if line.endswith(":") and not line.startswith(" ")]
+    assert titles == ["Options:", "Set up:", "Listen:", "Score:", "Run:"]
+    setup = output.split("Set up:")[1].split("Listen:")[0]
+    assert [line.split()[0] for line in setup.strip().splitlines()] == ["db", "user", "apikey", "doctor", "completion"]
+    assert "serve" in output.split("Run:")[1] and "scoring" in output.split("Score:")[1]
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("bash", "complete -o nosort -F"), ("zsh", "#compdef crm"), ("fish", "complete --no-files --command crm")],
+)
+def test_completion_prints_the_script_for_each_shell(shell: str, marker: str) -> None:
+    result = CliRunner().invoke(cli, ["completion", shell])
+    assert result.exit_code == 0
+    assert marker in result.output and "_CRM_COMPLETE" in result.output
+
+
+def test_the_installed_crm_script_completes_command_names(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "crm"
+    env = {**os.environ, "_CRM_COMPLETE": "bash_complete", "COMP_WORDS": "crm sco", "COMP_CWORD": "1"}
+    result = subprocess.run([str(script)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "plain,scoring" in result.stdout.splitlines()
+
+
+def test_ctrl_c_while_the_cli_is_still_importing_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    # -X importtime reports each finished import on stderr: interrupt as soon as the CLI's imports are under way.
+    process = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "crm", "--version"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if line.rstrip().endswith("crm.errors"):
+            process.send_signal(signal.SIGINT)
+            break
+    rest = process.stderr.read()
+    process.wait(timeout=30)
+    assert process.returncode == 130
+    assert "Traceback" not in rest
+    assert [line for line in rest.splitlines() if not line.startswith("import time:")] == ["interrupted"]
