@@ -452,10 +452,3 @@ def demo(port: int | None, exit_after: float | None) -> None:
 
 cli.add_command(listen)
 cli.add_command(scoring)
-
-
-def main() -> None:
-    try:
-        cli(standalone_mode=True)
-    except KeyboardInterrupt:
-        sys.exit(130)

@@ -93,3 +93,14 @@ def test_evaluate_and_report_print_one_json_object(trained_dir: Path, tmp_path: 
     written = json.loads(report.output)
     assert written["metrics"]["model"] == "wl-test-1"
     assert {Path(p).name for p in written["files"]} >= {"report.md", "roc.png"}
+
+
+def test_train_prints_one_json_object_with_its_version_and_held_out_metrics(tmp_path: Path) -> None:
+    data = tmp_path / "labelled.csv"
+    labelled(n=240, seed=5)[["text", "warm"]].rename(columns={"warm": "label"}).to_csv(data, index=False)
+    args = ["scoring", "train", "--data", str(data), "--out", str(tmp_path / "m"), "--version", "wl-json", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    trained = json.loads(result.output)
+    assert trained["version"] == "wl-json" and trained["out"] == str(tmp_path / "m")
+    assert 0 < trained["n_train"] < 240 and {"roc_auc", "f1"} <= trained["metrics"].keys()
