@@ -150,7 +150,11 @@ async def test_crm_doctor_prints_one_line_per_check_and_exits_1_on_a_failure(tmp
 
 
 async def test_crm_doctor_json_is_a_list_and_a_migrated_database_exits_0(settings: Settings) -> None:
-    env = {"CRM_DATABASE_URL": settings.database_url, "CRM_REDIS_URL": settings.redis_url}
+    env = {
+        "CRM_DATABASE_URL": settings.database_url,
+        "CRM_REDIS_URL": settings.redis_url,
+        "CRM_SECRET_KEY": settings.secret_key.get_secret_value(),  # PostgreSQL is production-like
+    }
     code, output = await asyncio.to_thread(run_doctor, settings.data_dir, "--json", **env)
     checks = json.loads(output)
     assert code == 0, output
