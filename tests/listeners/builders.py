@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
+from litestar.testing import AsyncTestClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.models import Watch
@@ -46,3 +47,20 @@ def jsonl_record(
         "url": f"https://example.org/{external_id}",
         "author": {"handle": handle or f"user_{external_id}", "followers": 120},
     }
+
+
+async def campaign_on_pipeline(
+    client: AsyncTestClient[Any], caller: Any, name: str, stages: list[dict[str, str]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A custom pipeline and a campaign (watch on "crm") that opens its leads there, both made through the API."""
+    pipeline = await client.post(
+        "/api/v1/pipelines", json={"name": name.title(), "stages": stages}, headers=caller.headers
+    )
+    assert pipeline.status_code == 201, pipeline.text
+    campaign = await client.post(
+        "/api/v1/campaigns",
+        json={"name": name, "keywords": ["crm"], "pipeline_id": pipeline.json()["id"]},
+        headers=caller.headers,
+    )
+    assert campaign.status_code == 201, campaign.text
+    return pipeline.json(), campaign.json()

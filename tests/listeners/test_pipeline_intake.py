@@ -9,18 +9,13 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import Caller
+from tests.listeners.builders import campaign_on_pipeline, jsonl_record
 
 
 def mention(post_id: str, handle: str) -> str:
+    text = f"Which CRM would you pick for a two-person agency? ({post_id})"
     return json.dumps(
-        {
-            "platform": "file",
-            "id": post_id,
-            "text": f"Which CRM would you pick for a two-person agency? ({post_id})",
-            "created_at": "2026-11-20T09:12:00Z",
-            "url": f"https://example.org/{post_id}",
-            "author": {"handle": handle, "display_name": handle.title()},
-        }
+        jsonl_record(post_id, text, handle) | {"author": {"handle": handle, "display_name": handle.title()}}
     )
 
 
@@ -33,22 +28,15 @@ async def test_imported_leads_of_a_custom_pipeline_open_in_its_first_stage_and_c
         {"key": "reached", "name": "Reached out"},
         {"key": "closed", "name": "Closed", "kind": "won"},
     ]
-    pipeline = await client.post("/api/v1/pipelines", json={"name": "Agencies", "stages": stages}, headers=h)
-    assert pipeline.status_code == 201, pipeline.text
-    campaign = await client.post(
-        "/api/v1/campaigns",
-        json={"name": "agencies", "keywords": ["crm"], "pipeline_id": pipeline.json()["id"]},
-        headers=h,
-    )
-    assert campaign.status_code == 201, campaign.text
+    pipeline, campaign = await campaign_on_pipeline(client, admin, "agencies", stages)
     body = "\n".join(mention(f"a{i}", f"agency{i}") for i in range(3))
 
-    imported = await client.post(f"/api/v1/watches/{campaign.json()['id']}/mentions/import", content=body, headers=h)
+    imported = await client.post(f"/api/v1/watches/{campaign['id']}/mentions/import", content=body, headers=h)
 
     assert imported.status_code == 200 and imported.json()["new_leads"] == 3, imported.text
-    leads = (await client.get("/api/v1/leads", params={"watch_id": campaign.json()["id"]}, headers=h)).json()["items"]
+    leads = (await client.get("/api/v1/leads", params={"watch_id": campaign["id"]}, headers=h)).json()["items"]
     assert len(leads) == 3
-    assert {(lead["pipeline_id"], lead["stage"]) for lead in leads} == {(pipeline.json()["id"], "spotted")}
+    assert {(lead["pipeline_id"], lead["stage"]) for lead in leads} == {(pipeline["id"], "spotted")}
     for lead in leads:
         moved = await client.post(f"/api/v1/leads/{lead['id']}/stage", json={"to_stage": "reached"}, headers=h)
         assert moved.status_code == 200, moved.text

@@ -9,6 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from crm.settings import Settings
 from tests.conftest import Caller
+from tests.listeners.builders import campaign_on_pipeline
 from tests.outreach.test_send_policy import draft, post, watch_with
 
 
@@ -60,18 +61,12 @@ async def test_an_opt_out_in_a_pipeline_without_a_lost_stage_keeps_the_stage_and
     h = admin.headers
     stages = [{"key": "inbox", "name": "Inbox"}, {"key": "talking", "name": "Talking"}, {"key": "won", "name": "Won"}]
     stages[2]["kind"] = "won"
-    pipeline = await client.post("/api/v1/pipelines", json={"name": "Partners", "stages": stages}, headers=h)
-    assert pipeline.status_code == 201, pipeline.text
-    campaign = await client.post(
-        "/api/v1/campaigns",
-        json={"name": "partners", "keywords": ["crm"], "pipeline_id": pipeline.json()["id"]},
-        headers=h,
-    )
+    _, campaign = await campaign_on_pipeline(client, admin, "partners", stages)
     imported = await client.post(
-        f"/api/v1/watches/{campaign.json()['id']}/mentions/import", content=post("p1", "pia"), headers=h
+        f"/api/v1/watches/{campaign['id']}/mentions/import", content=post("p1", "pia"), headers=h
     )
     assert imported.status_code == 200, imported.text
-    [lead] = (await client.get("/api/v1/leads", params={"watch_id": campaign.json()["id"]}, headers=h)).json()["items"]
+    [lead] = (await client.get("/api/v1/leads", params={"watch_id": campaign["id"]}, headers=h)).json()["items"]
     await send(client, admin, lead)
     await reply(client, admin, lead, "How much does it cost?")
     assert (await lead_now(client, admin, lead))["response_due_at"] is not None  # an answer is owed
