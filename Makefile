@@ -31,9 +31,9 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# Rewrite migration 0001 from crm/models.py (allowed until the first release; see crm/schema_migration.py).
+# Rewrite migration 0001 from crm/models.py (allowed until the first release; see crm/ops/schema_migration.py).
 schema: $(STAMP)
-	$(BIN)/python -m crm.schema_migration
+	$(BIN)/python -m crm.ops.schema_migration
 
 # Regenerate the lock after changing dependencies in pyproject.toml.
 lock: $(STAMP)

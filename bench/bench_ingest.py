@@ -244,7 +244,7 @@ async def _throughput(url: str, label: str, work: Path) -> list[Any]:
     from dataclasses import replace
 
     from crm.db import make_engine, make_sessionmaker
-    from crm.migrate import upgrade
+    from crm.ops.migrate import upgrade
     from listeners.ingest import IngestReport, ingest
 
     engines, drops = {}, []
@@ -367,7 +367,7 @@ def _rss_mb() -> float:
 
 async def _memory(n: int, work: Path) -> tuple[float, float, float]:
     from crm.db import make_engine, make_sessionmaker
-    from crm.migrate import upgrade
+    from crm.ops.migrate import upgrade
     from listeners.ingest import ingest
 
     settings = _settings(f"sqlite:///{work / f'memory-{n}.db'}", work)

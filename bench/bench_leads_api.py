@@ -36,7 +36,7 @@ FILTERED = "stage=new&watch_id=3&limit=50"
 CASES = ((FILTERED, "-updated_at"), (FILTERED, "-score"), ("limit=50", "-score"))
 SECRET = "bench-secret-key-0123456789abcdef"
 
-# The statement the app's list sends (crm.lead_list.compiled_stretches for an admin), tags included.
+# The statement the app's list sends (crm.leads.listing.compiled_stretches for an admin), tags included.
 BARE_SQL = """
 SELECT l.id, l.contact_id, l.watch_id, l.pipeline_id, l.stage, l.score, CAST(l.score_reasons AS TEXT) AS score_reasons,
        l.model_version, l.owner_id, l.platform, l.external_id, l.response_due_at, l.created_at, l.updated_at, l.version,
@@ -128,7 +128,7 @@ async def _load(url: str) -> str:
     """Bulk-load contacts, accounts, mentions and leads with Core executemany; returns an admin API key."""
     from sqlalchemy import func, insert, select, text
 
-    from crm.auth import create_api_key, create_user
+    from crm.access.auth import create_api_key, create_user
     from crm.db import make_engine, make_sessionmaker, session_scope
     from crm.models import Contact, Lead, Mention, Pipeline, PlatformAccount, Role, Watch
     from crm.settings import Settings
@@ -275,7 +275,7 @@ def run() -> str:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
     name, url = _create_database()
     try:
-        from crm.migrate import upgrade
+        from crm.ops.migrate import upgrade
         from crm.settings import Settings
 
         upgrade(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
@@ -332,7 +332,7 @@ def run() -> str:
         "httptools, 1 process each; wrk -t2 "
         f"-c{CONNECTIONS} -d{DURATION}s on the same 2-core machine. "
         "The bench key allows 10,000,000 requests a minute, so its rate-limit counts come from Redis in leases of "
-        "1,000 (crm.ratelimit; a key at the default 600 a minute takes leases of 6). Target: ratio >= 0.5, p99 < 50 ms. "
+        "1,000 (crm.http.ratelimit; a key at the default 600 a minute takes leases of 6). Target: ratio >= 0.5, p99 < 50 ms. "
         "The last row is not a baseline for the list: it reads the lead table alone, to show the p99 this machine "
         "allows at 32 saturating connections (wrk, the server and PostgreSQL share the 2 cores) for the cheapest "
         "statement of this shape."

@@ -9,11 +9,11 @@ from litestar import Controller, get
 from litestar.params import QueryParameter
 from sqlmodel import SQLModel, col, select
 
+from crm.access.policy import lead_scope, mention_scope
+from crm.http.deps import CurrentUser, DbSession
+from crm.http.paging import keyset, page_of, parse_sort
 from crm.models import Lead, LeadScore, Mention, MentionMatch, Message
-from crm.paging import keyset, page_of, parse_sort
-from crm.policy import lead_scope, mention_scope
 from crm.schemas import LeadScorePublic, MentionSummary, MessageSummary, QueryId
-from crm.web import CurrentUser, DbSession
 
 NEWEST = parse_sort("-id", {"id": ("int", False)})
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]

@@ -22,32 +22,18 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from crm import __version__
+from crm.access.audit_api import AuditController
+from crm.access.auth_api import AuthController
+from crm.access.idempotency import idempotency_middleware
+from crm.access.users_api import ApiKeyController, RoutingRuleController, TeamController, UserController
 from crm.activity_api import ActivityController
-from crm.api import LeadController, TagController
-from crm.audit_api import AuditController
-from crm.auth_api import AuthController
-from crm.board import BoardController
+from crm.board.pages import BoardController
 from crm.campaigns_api import CampaignController
-from crm.contacts_api import ContactController, OrganisationController
-from crm.csv_api import CsvController
+from crm.contacts.api import ContactController, OrganisationController
+from crm.contacts.csv_api import CsvController
+from crm.contacts.privacy_api import PrivacyController
 from crm.db import make_engine, make_sessionmaker
-from crm.health import HealthController
-from crm.idempotency import idempotency_middleware
-from crm.instants import check_query_instants
-from crm.logs import configure_logging
-from crm.openapi import OfflineSwaggerUI, document_problems
-from crm.pipelines_api import PipelineController
-from crm.privacy_api import PrivacyController
-from crm.problems import EXCEPTION_HANDLERS, middleware_refusals
-from crm.queue import create_queue
-from crm.ratelimit import rate_limit_headers_middleware
-from crm.records_api import NoteController, TaskController
-from crm.request_body import JsonRequest
-from crm.security_headers import add_security_headers
-from crm.settings import Settings, get_settings
-from crm.sync import SyncController
-from crm.users_api import ApiKeyController, RoutingRuleController, TeamController, UserController
-from crm.web import (
+from crm.http.deps import (
     provide_engine,
     provide_queue,
     provide_session,
@@ -55,7 +41,21 @@ from crm.web import (
     provide_user,
     request_id_middleware,
 )
-from crm.webhooks_api import WebhookController
+from crm.http.health import HealthController
+from crm.http.instants import check_query_instants
+from crm.http.openapi import OfflineSwaggerUI, document_problems
+from crm.http.problems import EXCEPTION_HANDLERS, middleware_refusals
+from crm.http.ratelimit import rate_limit_headers_middleware
+from crm.http.request_body import JsonRequest
+from crm.http.security_headers import add_security_headers
+from crm.integrations.sync import SyncController
+from crm.integrations.webhooks_api import WebhookController
+from crm.leads.api import LeadController, TagController
+from crm.leads.pipelines_api import PipelineController
+from crm.leads.records_api import NoteController, TaskController
+from crm.ops.logs import configure_logging
+from crm.queue import create_queue
+from crm.settings import Settings, get_settings
 from listeners.api import MentionImportController, WatchController
 from listeners.webhook import MentionWebhookController
 from outreach.api import OutreachController

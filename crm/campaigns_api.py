@@ -10,14 +10,14 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.api import ETAG_HEADER, IfMatch
-from crm.concurrency import check_if_match, etag, soft_delete, touch
+from crm.access.policy import readable_watch, require_campaign_write, writable_watch
 from crm.errors import Conflict, InvalidInput
+from crm.http.deps import CurrentUser, DbSession
+from crm.http.etags import check_if_match, etag, soft_delete, touch
+from crm.http.paging import keyset, page_of, parse_sort
+from crm.leads.api import ETAG_HEADER, IfMatch
 from crm.models import Pipeline, User, Watch
-from crm.paging import keyset, page_of, parse_sort
-from crm.policy import readable_watch, require_campaign_write, writable_watch
 from crm.schemas import CampaignCreate, CampaignPage, CampaignPublic, CampaignUpdate, PathId
-from crm.web import CurrentUser, DbSession
 
 
 def _response(watch: Watch, status_code: int = 200) -> Response[CampaignPublic]:

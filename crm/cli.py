@@ -20,8 +20,8 @@ from typing import Any
 import click
 
 from crm import __version__
-from crm.cli_errors import UserError, friendly, load_settings
-from crm.progress import task
+from crm.ops.cli_errors import UserError, friendly, load_settings
+from crm.ops.progress import task
 from crm.settings import Settings
 from listeners.commands import listen
 from scoring.commands import scoring
@@ -29,8 +29,8 @@ from scoring.commands import scoring
 
 def preflight(settings: Settings, *, redis: bool = True, migrated: bool = True) -> None:
     from crm.db import make_engine
-    from crm.migrate import current_revision, head_revision
-    from crm.preflight import PreflightError, check_database, check_redis
+    from crm.ops.migrate import current_revision, head_revision
+    from crm.ops.preflight import PreflightError, check_database, check_redis
 
     async def run() -> None:
         await check_database(settings)
@@ -103,7 +103,7 @@ def doctor(as_json: bool) -> None:
     Each check prints one line: ok, warn, FAIL (with the fix) or skip. The secret key must not be the
     development value when the deployment is production-like (PostgreSQL, or CRM_HOST not loopback).
     """
-    from crm.doctor import failed, line, run_checks
+    from crm.ops.doctor import failed, line, run_checks
 
     checks = asyncio.run(run_checks(load_settings()))
     if as_json:
@@ -148,7 +148,7 @@ def db() -> None:
 @friendly
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
-    from crm.migrate import upgrade
+    from crm.ops.migrate import upgrade
 
     settings = load_settings()
     preflight(settings, redis=False, migrated=False)
@@ -304,7 +304,7 @@ def serve(host: str | None, port: int | None, with_worker: bool | None) -> None:
     """Serve the API and board; without CRM_REDIS_URL an embedded Valkey and a worker run alongside."""
     with _stop_on_termination():
         with contextlib.suppress(KeyboardInterrupt):
-            from crm.embedded import with_queue
+            from crm.ops.embedded import with_queue
 
             settings = load_settings(host=host, port=port)
             preflight(settings, redis=False)
@@ -351,7 +351,7 @@ def user() -> None:
 @friendly
 def user_create(email: str, role: str, name: str, password: str | None) -> None:
     """Create a user."""
-    from crm.auth import create_user
+    from crm.access.auth import create_user
     from crm.db import make_engine, make_sessionmaker, session_scope
     from crm.models import Role
 
@@ -384,7 +384,7 @@ def apikey_create(email: str, name: str) -> None:
     """Mint an API key for a user; the key is printed once."""
     from sqlmodel import select
 
-    from crm.auth import create_api_key
+    from crm.access.auth import create_api_key
     from crm.db import make_engine, make_sessionmaker, session_scope
     from crm.models import User
 
@@ -410,7 +410,7 @@ def apikey_create(email: str, name: str) -> None:
 
 def _demo_doctor(settings: Settings) -> None:
     """`crm doctor` before the demo starts (after its migration): warnings are shown, a failure stops it."""
-    from crm.doctor import failed, line, run_checks
+    from crm.ops.doctor import failed, line, run_checks
 
     with task("checking the deployment (crm doctor)"):
         checks = asyncio.run(run_checks(settings))
@@ -433,9 +433,9 @@ def demo(port: int | None, exit_after: float | None) -> None:
         # Ctrl-C at any moment (even while modules load) ends with this one line and exit code 0.
         with contextlib.suppress(KeyboardInterrupt):
             from crm.demo import run_demo
-            from crm.embedded import with_queue
-            from crm.logs import log_to_file
-            from crm.migrate import upgrade
+            from crm.ops.embedded import with_queue
+            from crm.ops.logs import log_to_file
+            from crm.ops.migrate import upgrade
 
             settings = load_settings(port=port)
             log_file = settings.data_dir / "logs" / "demo.log"

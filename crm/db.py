@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 # Imported for their Session events: the sync change log and the webhook outbox's lead.created/lead.assigned.
-import crm.changelog
-import crm.outbox  # noqa: F401
+import crm.integrations.changelog
+import crm.integrations.outbox  # noqa: F401
 from crm.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -33,7 +33,7 @@ def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     url = settings.resolved_database_url
     # No pool_pre_ping: it costs a round trip on every checkout. Connections are recycled before server or proxy
     # idle timeouts, and a connection the server dropped anyway is invalidated on first use (the whole pool with
-    # it); that request gets a 503 with Retry-After (crm.problems), or is retried where the read is safe to repeat.
+    # it); that request gets a 503 with Retry-After (crm.http.problems), or is retried where the read is safe to repeat.
     kwargs: dict[str, Any] = {"pool_recycle": 1800}
     if settings.is_sqlite:
         path = url.split("///", 1)[1] if "///" in url else ""

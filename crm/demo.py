@@ -17,10 +17,10 @@ from typing import Any
 import httpx
 from sqlmodel import select
 
-from crm.auth import create_api_key, create_user, hash_password, verify_password
+from crm.access.auth import create_api_key, create_user, hash_password, verify_password
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Role, User
-from crm.progress import task, track
+from crm.ops.progress import task, track
 from crm.queue import create_queue, enqueue
 from crm.settings import Settings
 from listeners.platforms.replay import ReplayServer

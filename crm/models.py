@@ -595,7 +595,7 @@ class RoutingRule(SQLModel, table=True):
 
 
 class ChangeLog(SQLModel, table=True):
-    """One row per committed change of a lead or contact; `id` order is commit order (see crm.sync)."""
+    """One row per committed change of a lead or contact; `id` order is commit order (see crm.integrations.sync)."""
 
     __tablename__ = "change_log"
     id: int | None = Field(default=None, primary_key=True)

@@ -9,8 +9,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.errors import InvalidInput, InvalidTransition, NotFound
+from crm.integrations.outbox import emit, lead_payload
 from crm.models import Lead, Pipeline, Stage, StageChange, utcnow
-from crm.outbox import emit, lead_payload
 
 DEFAULT_PIPELINE = "Default"
 

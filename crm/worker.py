@@ -9,11 +9,11 @@ import httpx
 from arq.worker import Worker, func
 
 from crm.db import make_engine, make_sessionmaker
-from crm.logs import configure_logging
+from crm.integrations.webhooks import CRON_JOBS as WEBHOOK_CRON_JOBS
+from crm.integrations.webhooks import DELIVER_JOB, deliver_webhook, run_dispatcher
+from crm.ops.logs import configure_logging
 from crm.queue import deserialize_job, redis_settings, serialize_job
 from crm.settings import Settings
-from crm.webhooks import CRON_JOBS as WEBHOOK_CRON_JOBS
-from crm.webhooks import DELIVER_JOB, deliver_webhook, run_dispatcher
 from listeners.analysis import analyse_mentions
 from listeners.jobs import FUNCTIONS as LISTENER_FUNCTIONS
 from listeners.jobs import cron_jobs as listener_cron_jobs

@@ -10,11 +10,11 @@ from litestar.params import FromPath, JSONBody
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.access.policy import readable_mention, readable_watch, require_campaign_write, writable_watch
 from crm.errors import InvalidInput, NotFound
+from crm.http.deps import AppSettings, CurrentUser, DbSession, Queue
 from crm.models import Watch
-from crm.policy import readable_mention, readable_watch, require_campaign_write, writable_watch
 from crm.queue import enqueue
-from crm.web import AppSettings, CurrentUser, DbSession, Queue
 from listeners.intake import read_jsonl
 from listeners.matching import WatchMatcher
 from listeners.preview import preview

@@ -20,12 +20,12 @@ from arq.connections import ArqRedis
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.cli_errors import UserError, friendly, load_settings
 from crm.db import SessionMaker, make_engine, make_sessionmaker, session_scope
 from crm.errors import InvalidInput, NotFound
 from crm.models import QuarantinedPayload, User, Watch, utcnow
-from crm.preflight import check_database, check_redis
-from crm.progress import shown, task, track
+from crm.ops.cli_errors import UserError, friendly, load_settings
+from crm.ops.preflight import check_database, check_redis
+from crm.ops.progress import shown, task, track
 from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.base import PayloadError, RawMention

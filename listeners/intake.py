@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crm.errors import InvalidInput
-from crm.request_body import MAX_DEPTH, TooDeep, check_depth
+from crm.http.request_body import MAX_DEPTH, TooDeep, check_depth
 from listeners.base import Author, PayloadError, RawMention
 
 KNOWN_PLATFORMS = {"hackernews", "reddit", "bluesky", "mastodon", "x", "rss", "file", "webhook"}

@@ -25,8 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.changelog import record_changes
+from crm.contacts.privacy import suppression_hash
 from crm.db import begin_writing
+from crm.integrations.changelog import record_changes
+from crm.integrations.outbox import subscribed_event_types
+from crm.leads.routing import assign_new_lead
 from crm.models import (
     AccountSnapshot,
     Contact,
@@ -41,10 +44,7 @@ from crm.models import (
     WebhookEvent,
     utcnow,
 )
-from crm.outbox import subscribed_event_types
 from crm.pipeline import default_pipeline, opening_stage
-from crm.privacy import suppression_hash
-from crm.routing import assign_new_lead
 from crm.settings import Settings
 from listeners.base import Author, RawMention
 from listeners.bulk_insert import BulkInsert, Codec, codec_for, delete_ids, json_text, select_in, update_by_id
@@ -832,7 +832,7 @@ def _mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
 def _lead_created(
     lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, stage: str, platform: str
 ) -> dict[str, Any]:
-    """The lead.created payload `crm.outbox.lead_payload` gives for a new lead, from the values the bulk path has."""
+    """The lead.created payload `crm.integrations.outbox.lead_payload` gives for a new lead, from the values the bulk path has."""
     return {
         "lead_id": lead_id,
         "contact_id": contact_id,

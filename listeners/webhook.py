@@ -20,9 +20,9 @@ from litestar.params import FromPath
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, ServiceUnavailable
+from crm.http.deps import AppSettings, DbSession, Queue
 from crm.models import Watch
 from crm.queue import job_key
-from crm.web import AppSettings, DbSession, Queue
 from listeners.base import PayloadError, RawMention
 from listeners.ingest import enqueue_analysis, enqueue_scoring
 from listeners.intake import (

@@ -8,10 +8,10 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody
 from sqlmodel import col, select
 
+from crm.access.policy import readable_lead, writable_lead
 from crm.errors import NotFound
+from crm.http.deps import AppSettings, CurrentUser, DbSession
 from crm.models import Message
-from crm.policy import readable_lead, writable_lead
-from crm.web import AppSettings, CurrentUser, DbSession
 from outreach.schemas import DraftCreate, MarkSent, MessagePublic, ReplyCreate
 from outreach.service import create_draft, mark_sent, record_reply
 

@@ -1,6 +1,6 @@
 """Board actions for outreach: draft a first DM and mark it sent from the lead panel (htmx partials).
 
-Each action asks crm.policy as the API's outreach routes do: an invisible lead or message is a 404 page, a lead the
+Each action asks crm.access.policy as the API's outreach routes do: an invisible lead or message is a 404 page, a lead the
 user may read but not change a 403 panel, and the send policy's refusals keep the API's status.
 """
 
@@ -12,11 +12,11 @@ from litestar import Controller, Request, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, Template
 
-from crm.board import lead_panel, missing_lead, must_sign_in, refused, signed_in_user
+from crm.access.policy import readable_lead, require_lead_write
+from crm.board.pages import lead_panel, missing_lead, must_sign_in, refused, signed_in_user
 from crm.errors import NotFound, WarmlineError
+from crm.http.deps import AppSettings, DbSession
 from crm.models import Message
-from crm.policy import readable_lead, require_lead_write
-from crm.web import AppSettings, DbSession
 from outreach.service import create_draft, mark_sent
 
 

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.contacts.privacy import is_suppressed
 from crm.errors import OutreachBlocked
 from crm.models import Contact, Conversation, Direction, Lead, Message, MessageStatus, PlatformAccount, User, utcnow
-from crm.privacy import is_suppressed
 from crm.settings import Settings
 
 

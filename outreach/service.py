@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm import audit
-from crm.concurrency import touch
+from crm.access import audit
 from crm.errors import Conflict
+from crm.http.etags import touch
+from crm.integrations.outbox import emit
 from crm.models import (
     Channel,
     ConsentRecord,
@@ -25,7 +26,6 @@ from crm.models import (
     User,
     utcnow,
 )
-from crm.outbox import emit
 from crm.pipeline import closing_stage, move_lead, stages_of
 from crm.settings import Settings
 from outreach.drafting import DraftContext, render_first_dm

@@ -15,13 +15,13 @@ from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm import audit
+from crm.access import audit
+from crm.access.policy import require_admin
 from crm.errors import Conflict, NotFound
+from crm.http.deps import CurrentUser, DbSession, Queue
 from crm.models import ModelVersion, User, utcnow
-from crm.policy import require_admin
 from crm.queue import enqueue
 from crm.schemas import PathId
-from crm.web import CurrentUser, DbSession, Queue
 from scoring import baseline, registry
 from scoring.artifacts import ModelLoadError
 from scoring.service import active_model

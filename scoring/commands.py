@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
-from crm.cli_errors import UserError, friendly, load_settings
-from crm.progress import task
+from crm.ops.cli_errors import UserError, friendly, load_settings
+from crm.ops.progress import task
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -263,7 +263,7 @@ def promote_command(version: str, rescore: bool) -> None:
     from scoring import registry
 
     async def work(session: Any, settings: Any) -> str:
-        from crm import audit
+        from crm.access import audit
 
         previous = await registry.active(session)
         row = await registry.promote(session, version)
@@ -289,7 +289,7 @@ def rollback_command(rescore: bool) -> None:
     from scoring import registry
 
     async def work(session: Any, settings: Any) -> str:
-        from crm import audit
+        from crm.access import audit
 
         current = await registry.active(session)
         previous = await registry.rollback(session)
@@ -321,7 +321,7 @@ def rescore_command(unscored: bool, as_json: bool) -> None:
     """Score open leads now, in this process, with the active model (or the baseline); repairs a database whose
     leads were never scored. --json prints {scored, which, model}."""
     from crm.db import make_engine, make_sessionmaker, session_scope
-    from crm.preflight import check_database
+    from crm.ops.preflight import check_database
     from scoring.baseline import VERSION as BASELINE_VERSION
     from scoring.registry import ModelCache
     from scoring.service import SCORE_BATCH, active_model, open_lead_ids, score_leads, unscored_lead_ids

@@ -14,7 +14,7 @@ import sklearn
 from sklearn.model_selection import train_test_split
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm import audit
+from crm.access import audit
 from crm.models import ModelStatus
 from scoring import artifacts, registry
 from scoring.dataset import data_hash, outcome_frame, outcome_labels

@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.access.auth import create_api_key, create_user
 from crm.app import create_app
-from crm.auth import create_api_key, create_user
 from crm.db import make_engine, make_sessionmaker, session_scope
-from crm.embedded import embedded_valkey
-from crm.migrate import upgrade
 from crm.models import Role, User
+from crm.ops.embedded import embedded_valkey
+from crm.ops.migrate import upgrade
 from crm.pipeline import DEFAULT_PIPELINE, DEFAULT_STAGES, create_pipeline
 from crm.settings import Settings
 from crm.worker import create_worker

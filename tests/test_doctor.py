@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm import doctor
 from crm.cli import cli
 from crm.db import make_sessionmaker, session_scope
 from crm.models import ModelVersion, Watch
+from crm.ops import doctor
 from crm.settings import Settings
 from tests.scoring.conftest import trained_dir  # noqa: F401 -- the session's small trained model
 

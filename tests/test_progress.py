@@ -10,8 +10,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from crm import progress
 from crm.cli import cli
+from crm.ops import progress
 from tests.listeners.builders import jsonl_record
 
 

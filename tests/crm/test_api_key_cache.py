@@ -10,8 +10,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-import crm.auth
-from crm.auth import authenticate_key, forget_verified_keys
+import crm.access.auth
+from crm.access.auth import authenticate_key, forget_verified_keys
 from crm.db import make_sessionmaker
 from crm.models import ApiKey, User, utcnow
 from crm.settings import Settings
@@ -27,7 +27,7 @@ async def change_elsewhere(engine: AsyncEngine, statement: Any) -> None:
 async def test_a_key_revoked_in_another_process_stops_working_within_the_cache_bound(
     client: AsyncTestClient[Any], admin: Caller, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(crm.auth, "AUTH_CACHE_SECONDS", 0.5)
+    monkeypatch.setattr(crm.access.auth, "AUTH_CACHE_SECONDS", 0.5)
     assert (await client.get("/api/v1/leads", headers=admin.headers)).status_code == 200
     await change_elsewhere(
         engine, update(ApiKey).where(col(ApiKey.user_id) == admin.user.id).values(revoked_at=utcnow())
@@ -39,13 +39,13 @@ async def test_a_key_revoked_in_another_process_stops_working_within_the_cache_b
 
 
 async def test_the_cache_bound_is_five_seconds_at_most() -> None:
-    assert 0 < crm.auth.AUTH_CACHE_SECONDS <= 5
+    assert 0 < crm.access.auth.AUTH_CACHE_SECONDS <= 5
 
 
 async def test_a_user_disabled_in_another_process_is_refused_once_the_bound_has_passed(
     client: AsyncTestClient[Any], admin: Caller, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(crm.auth, "AUTH_CACHE_SECONDS", 0.5)
+    monkeypatch.setattr(crm.access.auth, "AUTH_CACHE_SECONDS", 0.5)
     assert (await client.get("/api/v1/users/me", headers=admin.headers)).status_code == 200
     await change_elsewhere(engine, update(User).where(col(User.id) == admin.user.id).values(is_active=False))
     await asyncio.sleep(0.6)
@@ -105,7 +105,7 @@ async def test_requests_that_find_their_key_expired_together_share_one_lookup(
     settings: Settings, engine: AsyncEngine, admin: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lookups = 0
-    verify = crm.auth._verify
+    verify = crm.access.auth._verify
 
     async def counted(*args: Any) -> Any:
         nonlocal lookups
@@ -113,7 +113,7 @@ async def test_requests_that_find_their_key_expired_together_share_one_lookup(
         await asyncio.sleep(0.05)  # the lookup is still under way when the other requests arrive
         return await verify(*args)
 
-    monkeypatch.setattr(crm.auth, "_verify", counted)
+    monkeypatch.setattr(crm.access.auth, "_verify", counted)
     forget_verified_keys()
     callers = await asyncio.gather(*(authenticate_key(engine, settings, admin.key) for _ in range(8)))
     assert {user.id for user, _ in callers} == {admin.user.id}
@@ -124,14 +124,14 @@ async def test_requests_that_find_their_key_expired_together_share_one_lookup(
 async def test_a_lookup_that_overlaps_a_revocation_is_not_remembered(
     client: AsyncTestClient[Any], admin: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    verify = crm.auth._verify
+    verify = crm.access.auth._verify
 
     async def revoked_meanwhile(*args: Any) -> Any:
         found = await verify(*args)
         forget_verified_keys()  # what a revocation committed in this process does while the lookup runs
         return found
 
-    monkeypatch.setattr(crm.auth, "_verify", revoked_meanwhile)
+    monkeypatch.setattr(crm.access.auth, "_verify", revoked_meanwhile)
     forget_verified_keys()
     assert (await client.get("/api/v1/leads", headers=admin.headers)).status_code == 200
-    assert crm.auth._verified == {}  # the next request looks the key up again
+    assert crm.access.auth._verified == {}  # the next request looks the key up again

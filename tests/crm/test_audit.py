@@ -6,7 +6,7 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from crm import audit
+from crm.access import audit
 from crm.db import make_sessionmaker, session_scope
 from crm.models import Role
 from crm.settings import Settings

@@ -8,11 +8,11 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.auth import create_user
+from crm.access.auth import create_user
 from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.http.deps import web_link
 from crm.models import Contact, Lead, Mention, Role
 from crm.settings import Settings
-from crm.web import web_link
 from tests.conftest import Caller
 
 PASSWORD = "correct horse battery staple"

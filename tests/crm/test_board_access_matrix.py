@@ -16,8 +16,8 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
+from crm.access.auth import create_api_key, create_user
 from crm.app import create_app
-from crm.auth import create_api_key, create_user
 from crm.db import make_sessionmaker, session_scope
 from crm.models import Contact, Lead, Message, Role, Team, User
 from crm.pipeline import default_pipeline

@@ -9,11 +9,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import select
 
-from crm.contacts import open_lead, upsert_account
-from crm.csv_io import neutralise
+from crm.contacts.accounts import open_lead, upsert_account
+from crm.contacts.csv_io import neutralise
+from crm.contacts.privacy import suppress
 from crm.db import make_sessionmaker, session_scope
 from crm.models import ConsentRecord, Contact, Lead, Role
-from crm.privacy import suppress
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller
 

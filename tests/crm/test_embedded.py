@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
-from crm.embedded import embedded_valkey
+from crm.ops.embedded import embedded_valkey
 
 
 def test_the_embedded_valkey_starts_from_a_relative_data_folder(

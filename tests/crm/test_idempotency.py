@@ -7,9 +7,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from crm.auth import hash_api_key
+from crm.access.auth import hash_api_key
+from crm.access.idempotency import claim, fingerprint, purge_expired
 from crm.db import make_sessionmaker, session_scope
-from crm.idempotency import claim, fingerprint, purge_expired
 from crm.models import ApiKey, IdempotencyRecord, Watch, utcnow
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller

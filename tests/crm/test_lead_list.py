@@ -12,11 +12,11 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
-from crm.lead_filters import LeadFilter
-from crm.lead_list import LEAD_SORTS, read_rows_on_driver, read_rows_with_core
+from crm.access.policy import LeadScope
+from crm.http.paging import After, parse_sort
+from crm.leads.filters import LeadFilter
+from crm.leads.listing import LEAD_SORTS, read_rows_on_driver, read_rows_with_core
 from crm.models import Lead, Role, utcnow
-from crm.paging import After, parse_sort
-from crm.policy import LeadScope
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller
 

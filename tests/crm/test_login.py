@@ -5,9 +5,9 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.auth import create_user
+from crm.access.auth import create_user
+from crm.http.ratelimit import SIGN_IN_FAILURES
 from crm.models import AuditEvent, Role
-from crm.ratelimit import SIGN_IN_FAILURES
 
 
 async def csrf_headers(client: AsyncTestClient[Any]) -> dict[str, str]:

@@ -4,7 +4,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 import crm.models  # noqa: F401
-from crm.migrate import current_revision, head_revision
+from crm.ops.migrate import current_revision, head_revision
 from crm.settings import Settings
 
 

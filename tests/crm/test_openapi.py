@@ -10,7 +10,7 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
-from crm.idempotency import serves
+from crm.access.idempotency import serves
 from tests.conftest import Caller
 
 

@@ -2,7 +2,7 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.contacts import open_lead, upsert_account
+from crm.contacts.accounts import open_lead, upsert_account
 from crm.errors import InvalidTransition
 from crm.models import Stage, StageChange
 from crm.pipeline import DEFAULT_STAGES, move_lead, transition_allowed

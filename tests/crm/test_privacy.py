@@ -8,9 +8,9 @@ from sqlalchemy import select as core_select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel, select
 
+from crm.contacts.privacy import is_suppressed
 from crm.db import make_sessionmaker, session_scope
 from crm.models import AccountSnapshot, PlatformAccount, QuarantinedPayload, Role
-from crm.privacy import is_suppressed
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller
 

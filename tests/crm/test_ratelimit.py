@@ -4,10 +4,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
-import crm.ratelimit
+import crm.http.ratelimit
 from crm.errors import RateLimited
+from crm.http.ratelimit import spend
 from crm.models import ApiKey
-from crm.ratelimit import spend
 from crm.settings import Settings
 from tests.conftest import Caller
 
@@ -91,7 +91,7 @@ async def test_processes_sharing_a_key_never_pass_more_than_its_limit_together(
     try:
         now = 6_000_000.0
         for n in range(400):
-            monkeypatch.setattr(crm.ratelimit, "_leases", processes[n % 7 % 3])  # uneven turns
+            monkeypatch.setattr(crm.http.ratelimit, "_leases", processes[n % 7 % 3])  # uneven turns
             try:
                 await spend(redis, settings.queue_name, key, now=now)
                 admitted += 1

@@ -8,8 +8,8 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.db import make_engine
+from crm.leads.routing import route_new_leads
 from crm.models import Lead, Role
-from crm.routing import route_new_leads
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller
 

@@ -14,8 +14,8 @@ from schemathesis.checks import (
 )
 from schemathesis.python.asgi import shutdown_lifespans
 
+from crm.access.auth import create_api_key, create_user
 from crm.app import create_app
-from crm.auth import create_api_key, create_user
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Role
 from crm.settings import Settings

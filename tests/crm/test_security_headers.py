@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from crm.security_headers import DOCS_POLICY, PAGE_POLICY
+from crm.http.security_headers import DOCS_POLICY, PAGE_POLICY
 from tests.conftest import Caller
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "crm" / "templates"

@@ -9,9 +9,9 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from crm.changelog import record_change
-from crm.contacts import open_lead, upsert_account
+from crm.contacts.accounts import open_lead, upsert_account
 from crm.db import make_sessionmaker, session_scope
+from crm.integrations.changelog import record_change
 from crm.models import ChangeLog, Lead, Role, utcnow
 from crm.pipeline import move_lead
 from crm.settings import Settings

@@ -4,7 +4,7 @@ from litestar.testing import AsyncTestClient
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.auth import verify_password
+from crm.access.auth import verify_password
 from crm.models import ApiKey, AuditEvent, User
 from tests.conftest import Caller
 

@@ -13,8 +13,10 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
-from crm.contacts import open_lead, upsert_account
+from crm.contacts.accounts import open_lead, upsert_account
 from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.integrations.outbox import emit
+from crm.integrations.webhooks import backoff, dispatch_pending, prune_webhook_log, prune_webhooks, verify
 from crm.models import (
     Lead,
     Role,
@@ -24,10 +26,8 @@ from crm.models import (
     WebhookSubscription,
     utcnow,
 )
-from crm.outbox import emit
 from crm.queue import create_queue
 from crm.settings import Settings
-from crm.webhooks import backoff, dispatch_pending, prune_webhook_log, prune_webhooks, verify
 from crm.worker import create_worker, worker_options
 from tests.conftest import Caller, make_caller
 
@@ -253,8 +253,8 @@ async def test_sending_and_replying_emit_message_and_stage_events_in_the_outbox(
 
 
 async def test_a_webhook_to_an_internal_address_is_refused_unless_the_operator_allows_it() -> None:
-    from crm.egress import check_target
     from crm.errors import InvalidInput
+    from crm.integrations.egress import check_target
 
     for url in (
         "http://127.0.0.1:9/hook",

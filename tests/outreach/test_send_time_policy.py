@@ -9,8 +9,8 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.contacts.privacy import suppress
 from crm.models import Message, Role
-from crm.privacy import suppress
 from crm.settings import Settings
 from tests.conftest import Caller
 from tests.crm.test_board import add_rep, csrf_from, sign_in

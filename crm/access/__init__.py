@@ -1,0 +1,1 @@
+"""Who is calling and what they may do: users, API keys, sign-in, object-level policy, audit and idempotency."""

@@ -1,0 +1,1 @@
+"""People behind the handles: contacts, platform accounts, organisations, merging, privacy and CSV."""

@@ -1,0 +1,1 @@
+"""Request plumbing shared by every route: providers, ETags, paging, problem details, OpenAPI, rate limits, health."""

@@ -1,0 +1,93 @@
+"""Webhook outbox: `emit` writes an event row in the caller's transaction, so an event exists iff its change commits.
+
+lead.created and lead.assigned are noticed by Session events on every Lead flush (whatever code made the change);
+the other events are emitted by the code that knows the details (move_lead, mark_sent, record_reply, the mention
+store). Payloads carry ids and states, not personal data: receivers fetch details through the API, and erasure
+has nothing to chase in delivered payloads. crm.integrations.webhooks fans the rows out to subscriptions after commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from crm.models import Lead, WebhookEvent, WebhookSubscription, utcnow
+
+EVENT_TYPES = (
+    "lead.created",
+    "lead.stage_changed",
+    "lead.assigned",
+    "message.sent",
+    "message.replied",
+    "mention.matched",
+)
+_NOTICED = "warmline.webhook_events"
+
+
+def emit(session: AsyncSession | Session, event_type: str, payload: dict[str, Any]) -> None:
+    """Queue a webhook event in this transaction; it is delivered only if the transaction commits."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event {event_type!r}")
+    session.add(WebhookEvent(type=event_type, payload=payload, created_at=utcnow()))
+
+
+async def subscribed_event_types(session: AsyncSession) -> set[str]:
+    """The event types at least one active subscription receives, for bulk writers that skip the rest."""
+    found = await session.exec(
+        select(WebhookSubscription.events).where(
+            col(WebhookSubscription.active).is_(True), col(WebhookSubscription.deleted_at).is_(None)
+        )
+    )
+    wanted: set[str] = set()
+    for events in found:
+        wanted.update(EVENT_TYPES if "*" in events else events)
+    return wanted
+
+
+def lead_payload(lead: Lead) -> dict[str, Any]:
+    return {
+        "lead_id": lead.id,
+        "contact_id": lead.contact_id,
+        "watch_id": lead.watch_id,
+        "pipeline_id": lead.pipeline_id,
+        "stage": lead.stage,
+        "owner_id": lead.owner_id,
+        "platform": lead.platform,
+        "score": lead.score,
+    }
+
+
+@event.listens_for(Session, "after_flush")
+def _notice(session: Session, _flush_context: Any) -> None:
+    # Objects cannot be added during a flush, so what is noticed here is written at commit (below).
+    noticed: list[tuple[str, dict[str, Any]]] | None = None
+    for obj in session.new:
+        if type(obj) is Lead:
+            noticed = session.info.setdefault(_NOTICED, [])
+            noticed.append(("lead.created", lead_payload(obj)))
+    for obj in session.dirty:
+        if type(obj) is Lead:
+            history = sa.inspect(obj).attrs.owner_id.history
+            previous = history.deleted[0] if history.deleted else None  # a None original is not in `deleted`
+            if history.added and history.added[0] != previous:
+                noticed = session.info.setdefault(_NOTICED, [])
+                noticed.append(("lead.assigned", {**lead_payload(obj), "previous_owner_id": previous}))
+
+
+@event.listens_for(Session, "before_commit")
+def _write(session: Session) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    for event_type, payload in session.info.pop(_NOTICED, []):
+        emit(session, event_type, payload)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_NOTICED, None)

@@ -1,0 +1,1 @@
+"""Leads: the REST API, the list and its filters, notes, tasks and timeline, routing, and pipeline configuration."""
