@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import crm.models  # noqa: F401  (registers every table on the metadata)
 from crm.db import make_engine
+from crm.ops.schema_migration import render_item
 from crm.settings import Settings, get_settings
 
 config = context.config
@@ -27,6 +28,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=render_item,  # `alembic revision --autogenerate` names types as `make schema` does
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 from alembic.autogenerate import produce_migrations, render_python_code
+from alembic.autogenerate.api import AutogenContext
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import crm.models  # noqa: F401  (registers every table)
+import crm.models  # registers every table
 
 TARGET = Path(__file__).parents[1] / "migrations" / "versions" / "0001_initial_schema.py"
 
@@ -42,6 +44,19 @@ depends_on: str | Sequence[str] | None = None
 '''
 
 
+def render_item(kind: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Writes Warmline's own column types by their public name (`crm.models.UTCDateTime`), not by the module of
+    crm.models that happens to define them, so moving a type between those modules leaves migrations unchanged."""
+    if kind != "type":
+        return False
+    cls = type(obj)
+    if not cls.__module__.startswith("crm.models."):
+        return False
+    if getattr(crm.models, cls.__name__, None) is not cls:
+        raise LookupError(f"{cls.__module__}.{cls.__name__} is used in a column but not re-exported by crm.models")
+    return f"crm.models.{obj!r}"
+
+
 def render() -> str:
     engine = create_engine("sqlite://")
     with engine.connect() as connection:
@@ -49,8 +64,8 @@ def render() -> str:
         script = produce_migrations(context, SQLModel.metadata)
         assert script.upgrade_ops is not None
         assert script.downgrade_ops is not None
-        upgrade = render_python_code(script.upgrade_ops, migration_context=context)
-        downgrade = render_python_code(script.downgrade_ops, migration_context=context)
+        upgrade = render_python_code(script.upgrade_ops, migration_context=context, render_item=render_item)
+        downgrade = render_python_code(script.downgrade_ops, migration_context=context, render_item=render_item)
     return f"{HEADER}\ndef upgrade() -> None:\n{upgrade}\n\n\ndef downgrade() -> None:\n{downgrade}\n"
 
 
