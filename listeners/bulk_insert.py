@@ -219,6 +219,18 @@ def _pg_type(column: sa.Column[Any]) -> str:
     return "text"
 
 
+_SQL: dict[tuple[bool, str], str] = {}
+
+
+def dialect_sql(codec: Codec, sql: str) -> str:
+    """A statement written with $n placeholders, for this dialect (SQLite takes ? in the same order)."""
+    key = (codec.sqlite, sql)
+    found = _SQL.get(key)
+    if found is None:
+        found = _SQL[key] = re.sub(r"\$\d+", "?", sql) if codec.sqlite else sql
+    return found
+
+
 async def select_in(
     conn: AsyncConnection,
     select: str,

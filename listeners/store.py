@@ -11,8 +11,6 @@ never costs the others. Flushes, never commits: the caller commits, then enqueue
 from __future__ import annotations
 
 import gc
-import json
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,34 +20,21 @@ from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.contacts.privacy import suppression_hash
+from crm.contacts.privacy import author_suppression
 from crm.db import begin_writing
 from crm.integrations.changelog import record_changes
 from crm.integrations.outbox import subscribed_event_types
-from crm.leads.routing import assign_new_lead
-from crm.models import (
-    AccountSnapshot,
-    Contact,
-    Lead,
-    Mention,
-    MentionMatch,
-    PlatformAccount,
-    QuarantinedPayload,
-    RoutingRule,
-    Suppression,
-    Watch,
-    WebhookEvent,
-    utcnow,
-)
-from crm.pipeline import default_pipeline, opening_stage
+from crm.leads.opening import NewLead, Opening, created_payloads, lead_opening, opened_in_bulk
+from crm.models import Lead, Mention, MentionMatch, QuarantinedPayload, Watch, WebhookEvent, utcnow
 from crm.settings import Settings
-from listeners.base import Author, RawMention
-from listeners.bulk_insert import BulkInsert, Codec, codec_for, delete_ids, json_text, select_in, update_by_id
+from listeners import authors
+from listeners.base import RawMention
+from listeners.bulk_insert import BulkInsert, Codec, codec_for, json_text, select_in
 from listeners.intake import Rejected
 from listeners.matching import NO_MATCH, Match, WatchMatcher
+from listeners.mention_checks import LANGUAGE_MAX, problem, raw_body
 from listeners.normalise import (
     MIN_LINK_TOKENS,
     clean_text,
@@ -60,29 +45,20 @@ from listeners.normalise import (
     hash_tokens,
 )
 from listeners.query import tokenize
-from scoring.growth import SNAPSHOT_INTERVAL, snapshot_figures
 
 __all__ = ["BATCH_SIZE", "SaveResult", "batched", "content_hash", "quarantine", "save_mentions"]
 
 BATCH_SIZE = 1000
-MAX_COUNT = 2**31 - 1
-LIMITS = {"platform": 20, "external_id": 200, "url": 1000, "handle": 200}
-COUNTS = ("likes", "reposts", "replies", "quotes")
 
 # What a bad row can raise (bad data, a broken constraint, a value no processor takes), unlike a lost connection.
 REFUSED = (StatementError, TypeError, ValueError)
 UNAVAILABLE = (OperationalError, InterfaceError)
 MENTION = Mention.__table__  # type: ignore[attr-defined]
-ACCOUNT = PlatformAccount.__table__  # type: ignore[attr-defined]
-CONTACT = Contact.__table__  # type: ignore[attr-defined]
 LEAD = Lead.__table__  # type: ignore[attr-defined]
 MATCH = MentionMatch.__table__  # type: ignore[attr-defined]
 QUARANTINE = QuarantinedPayload.__table__  # type: ignore[attr-defined]
 EVENT = WebhookEvent.__table__  # type: ignore[attr-defined]
-SNAPSHOT = AccountSnapshot.__table__  # type: ignore[attr-defined]
-
-REFRESHED = ("display_name", "bio", "profile_url", "external_id", "followers", "following", "posts_count")
-FLAGS = ("verified", "dm_open")
+SOURCE_MAX: int = QUARANTINE.c.source.type.length
 MENTION_INSERT = BulkInsert(
     MENTION,
     [
@@ -110,22 +86,6 @@ MENTION_INSERT = BulkInsert(
     ],
     ["platform", "external_id"],
 )
-ACCOUNT_INSERT = BulkInsert(
-    ACCOUNT,
-    [
-        "platform",
-        "handle",
-        "contact_id",
-        *REFRESHED,
-        *FLAGS,
-        "account_created_at",
-        "snapshot_at",
-        "created_at",
-        "updated_at",
-    ],
-    ["platform", "handle"],
-)
-CONTACT_INSERT = BulkInsert(CONTACT, ["display_name", "created_at", "updated_at"])
 MATCH_INSERT = BulkInsert(
     MATCH, ["mention_id", "watch_id", "matched_terms", "matched_competitors", "created_at"], ["mention_id", "watch_id"]
 )
@@ -145,21 +105,13 @@ LEAD_INSERT = BulkInsert(
     ["contact_id", "watch_id"],
 )
 EVENT_INSERT = BulkInsert(EVENT, ["type", "payload", "created_at"])
-SNAPSHOT_INSERT = BulkInsert(SNAPSHOT, ["account_id", "at", "followers", "following", "posts_count"])
 QUARANTINE_INSERT = BulkInsert(QUARANTINE, ["source", "watch_id", "reason", "body", "status", "created_at"])
 
 # The lookups the bulk path runs: (columns, table, condition with $n placeholders), see `select_in`.
 STORED = ("external_id, id, duplicate_of_id, contact_id", "mention", "platform = $1")
-ACCOUNTS = (
-    f"id, handle, contact_id, snapshot_at, {', '.join((*REFRESHED, *FLAGS))}",
-    "platform_account",
-    "platform = $1",
-)
-LINKED = ("id, handle, contact_id", "platform_account", "platform = $1")
 MATCHED = ("mention_id", "mention_match", "watch_id = $1")
 LEADS = ("contact_id", "lead", "watch_id = $1")
 ORIGINALS = ("content_hash, min(id)", "mention", "1 = 1")
-LINK_SQL = "UPDATE platform_account SET contact_id = $1 WHERE platform = $2 AND handle = $3 AND contact_id IS NULL"
 
 
 @dataclass
@@ -174,7 +126,7 @@ class SaveResult:
     new_contacts: list[int] = field(default_factory=list)
     # What the webhook events (mention.matched, lead.created) describe; payloads are built only for subscribed types.
     matched_rows: list[_Row] = field(default_factory=list, repr=False)
-    opened: list[tuple[int, int, str]] = field(default_factory=list, repr=False)  # lead id, contact id, platform
+    opened: list[NewLead] = field(default_factory=list, repr=False)
 
 
 class _Row:
@@ -227,58 +179,6 @@ def batched(items: Iterable[Any], size: int = BATCH_SIZE) -> Iterator[list[Any]]
         yield chunk
 
 
-def _raw_body(item: RawMention) -> str:
-    try:
-        return json.dumps(item.raw, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(item.raw)
-
-
-def _explain(item: RawMention) -> str | None:
-    for name, limit in LIMITS.items():
-        value = item.author.handle if name == "handle" else getattr(item, name)
-        if not isinstance(value, str):
-            return f"{name} must be a string"
-        if len(value) > limit:
-            return f"{name} is longer than {limit} characters"
-    if not item.external_id.strip() or not item.platform or not item.author.handle.strip():
-        return "platform, id and author handle are required"
-    for name in COUNTS:
-        value = getattr(item, name)
-        if not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-            return f"{name} must be a whole number between 0 and {MAX_COUNT}"
-    return None
-
-
-def _problem(item: RawMention) -> str | None:
-    """Why a mention cannot be stored as it is, checked before the database gets to refuse it."""
-    platform, external_id, url, handle = item.platform, item.external_id, item.url, item.author.handle
-    likes, reposts, replies, quotes = item.likes, item.reposts, item.replies, item.quotes
-    # The common case in one expression; anything odd gets the full check and its reason.
-    if (
-        type(platform) is str
-        and type(external_id) is str
-        and type(url) is str
-        and type(handle) is str
-        and 0 < len(platform) <= 20
-        and len(external_id) <= 200
-        and len(url) <= 1000
-        and len(handle) <= 200
-        and type(likes) is int
-        and type(reposts) is int
-        and type(replies) is int
-        and type(quotes) is int
-        and 0 <= likes <= MAX_COUNT
-        and 0 <= reposts <= MAX_COUNT
-        and 0 <= replies <= MAX_COUNT
-        and 0 <= quotes <= MAX_COUNT
-        and external_id.strip()
-        and handle.strip()
-    ):
-        return None
-    return _explain(item)
-
-
 def quarantine(session: AsyncSession, source: str, reason: str, body: str, watch_id: int | None = None) -> None:
     session.add(QuarantinedPayload(source=source, reason=reason, body=body, watch_id=watch_id))
 
@@ -299,9 +199,7 @@ async def save_mentions(
     """
     assert watch.id is not None
     matcher = matcher or WatchMatcher.from_watch(watch)
-    pipeline_id = watch.pipeline_id or (await default_pipeline(session)).id
-    assert pipeline_id is not None
-    stage = await opening_stage(session, pipeline_id)  # once per call, not per lead
+    opening = await lead_opening(session, watch.pipeline_id)  # once per call, not per lead
     await session.flush()
     conn = await session.connection()
     await begin_writing(conn)  # SQLite: so the savepoints below are nested in it, not committed on release
@@ -313,7 +211,7 @@ async def save_mentions(
         try:
             with _gc_paused():
                 async with conn.begin_nested():
-                    _merge(result, await _save_batch(conn, codec, watch.id, pipeline_id, stage, matcher, chunk, source))
+                    _merge(result, await _save_batch(conn, codec, watch.id, opening, matcher, chunk, source))
         except REFUSED as refused:
             if isinstance(refused, UNAVAILABLE):
                 raise
@@ -321,47 +219,32 @@ async def save_mentions(
             for item in chunk:
                 try:
                     async with conn.begin_nested():
-                        _merge(
-                            result,
-                            await _save_batch(conn, codec, watch.id, pipeline_id, stage, matcher, [item], source),
-                        )
+                        _merge(result, await _save_batch(conn, codec, watch.id, opening, matcher, [item], source))
                 except REFUSED as exc:
                     if isinstance(exc, UNAVAILABLE):
                         raise
-                    body = _raw_body(item) if isinstance(item, RawMention) else item.body
+                    body = raw_body(item) if isinstance(item, RawMention) else item.body
                     cause = getattr(exc, "orig", None) or exc
                     reason = (
                         f"database refused it: {(str(cause).strip().splitlines() or [type(cause).__name__])[0][:500]}"
                     )
                     await QUARANTINE_INSERT.run(conn, [_quarantine_row(codec, source, reason, body, watch.id)])
                     result.quarantined += 1
-    # Core statements bypass the ORM's change tracking: tell the sync log, and route the new leads.
+    # Core statements bypass the ORM's change tracking and its outbox hook: tell the sync log and the outbox, then
+    # route the new leads (crm.leads.opening applies the ORM path's rules to the batch).
     record_changes(session, "contact", result.new_contacts, "create")
-    record_changes(session, "lead", result.new_leads, "create")
-    # The webhook outbox too: its ORM-level lead.created hook does not see Core inserts (same rows `emit` writes).
-    # Only for types some active subscription receives: fan-out would match the others to nobody.
+    # Only event types some active subscription receives: fan-out would match the others to nobody.
     wanted = await subscribed_event_types(session) if result.opened or result.matched_rows else set()
     stamp = codec.ts(utcnow())
     events = []
     if "lead.created" in wanted:
-        events += [
-            (
-                "lead.created",
-                json_text(_lead_created(lead_id, contact_id, watch.id, pipeline_id, stage, platform)),
-                stamp,
-            )
-            for lead_id, contact_id, platform in result.opened
-        ]
+        events += [("lead.created", json_text(payload), stamp) for payload in created_payloads(result.opened)]
     if "mention.matched" in wanted:
         events += [
             ("mention.matched", json_text(_mention_matched(row, watch.id)), stamp) for row in result.matched_rows
         ]
     await EVENT_INSERT.run(conn, events)
-    if result.new_leads and await _routing_rules_exist(session):
-        for lead_id in result.new_leads:
-            lead = await session.get(Lead, lead_id)
-            if lead is not None:
-                await assign_new_lead(session, lead)
+    await opened_in_bulk(session, result.opened)
     return result
 
 
@@ -387,33 +270,20 @@ async def _without_suppressed(
     session: AsyncSession, settings: Settings, items: Iterable[RawMention | Rejected], result: SaveResult
 ) -> Iterable[RawMention | Rejected]:
     """Drop mentions by people who were erased or opted out: storing them again would undo the erasure."""
-    hashes = set(
-        (await session.exec(select(Suppression.value_hash).where(col(Suppression.kind).in_(SUPPRESSED_KINDS)))).all()
-    )
-    if not hashes:
+    suppressed = await author_suppression(session, settings)
+    if not suppressed:
         return items
 
     def kept() -> Iterator[RawMention | Rejected]:
         for item in items:
-            if isinstance(item, RawMention):
-                author = item.author
-                keys = [suppression_hash(settings, "handle", f"{item.platform}:{author.handle}")]
-                if author.external_id:
-                    keys.append(suppression_hash(settings, "account_id", f"{item.platform}:{author.external_id}"))
-                if any(key in hashes for key in keys):
-                    result.suppressed += 1
-                    continue
+            if isinstance(item, RawMention) and suppressed.covers(
+                item.platform, item.author.handle, item.author.external_id
+            ):
+                result.suppressed += 1
+                continue
             yield item
 
     return kept()
-
-
-SUPPRESSED_KINDS = ("handle", "account_id")
-
-
-async def _routing_rules_exist(session: AsyncSession) -> bool:
-    found = await session.exec(select(col(RoutingRule.id)).where(col(RoutingRule.active).is_(True)).limit(1))
-    return found.first() is not None
 
 
 def _merge(total: SaveResult, part: SaveResult) -> None:
@@ -429,26 +299,7 @@ def _merge(total: SaveResult, part: SaveResult) -> None:
 
 
 def _quarantine_row(codec: Codec, source: str, reason: str, body: str, watch_id: int) -> tuple[Any, ...]:
-    return (source[:40], watch_id, reason, body, "open", codec.ts(utcnow()))
-
-
-_SQL: dict[tuple[bool, str], str] = {}
-
-
-def _sql(codec: Codec, sql: str) -> str:
-    """A statement written with $n placeholders, for this dialect (SQLite takes ? in the same order)."""
-    key = (codec.sqlite, sql)
-    found = _SQL.get(key)
-    if found is None:
-        found = _SQL[key] = re.sub(r"\$\d+", "?", sql) if codec.sqlite else sql
-    return found
-
-
-def _by_platform(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for platform, value in keys:
-        grouped.setdefault(platform, []).append(value)
-    return grouped
+    return (source[:SOURCE_MAX], watch_id, reason, body, "open", codec.ts(utcnow()))
 
 
 def _prepare(
@@ -468,9 +319,9 @@ def _prepare(
         if isinstance(item, Rejected):
             bad.append(_quarantine_row(codec, source, f"line {item.line}: {item.reason}", item.body, watch_id))
             continue
-        problem = _problem(item)
-        if problem is not None:
-            bad.append(_quarantine_row(codec, source, problem, _raw_body(item), watch_id))
+        why = problem(item)
+        if why is not None:
+            bad.append(_quarantine_row(codec, source, why, raw_body(item), watch_id))
             continue
         key = (item.platform, item.external_id)
         if key in seen:
@@ -479,7 +330,7 @@ def _prepare(
         seen.add(key)
         text = clean_text(item.text)
         tokens = tokenize(text)
-        language = item.language.lower()[:10] if item.language else guess_language(tokens)
+        language = item.language.lower()[:LANGUAGE_MAX] if item.language else guess_language(tokens)
         handle = item.author.handle.strip().lstrip("@").lower()
         match: Match = NO_MATCH
         if not screens or not matcher.excludes(author=handle, language=language, platform=item.platform):
@@ -497,7 +348,7 @@ def _prepare(
 async def _stored(conn: AsyncConnection, codec: Codec, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """(platform, external id) -> (mention id, duplicate_of_id, contact id) for the ones already stored."""
     stored: dict[tuple[str, str], Any] = {}
-    for platform, external_ids in _by_platform(keys).items():
+    for platform, external_ids in authors.by_platform(keys).items():
         for external_id, mention_id, duplicate_of, contact_id in await select_in(
             conn, *STORED, (platform,), "external_id", external_ids
         ):
@@ -509,8 +360,7 @@ async def _save_batch(
     conn: AsyncConnection,
     codec: Codec,
     watch_id: int,
-    pipeline_id: int,
-    stage: str,
+    opening: Opening,
     matcher: WatchMatcher,
     items: Sequence[RawMention | Rejected],
     source: str,
@@ -537,128 +387,21 @@ async def _save_batch(
             pending.append(row)
     recheck = bool(pending)
     if new_rows:
-        await _accounts(conn, codec, stamp, new_rows, result)
+        await _authors(conn, codec, stamp, new_rows, result)
         recheck = await _insert_mentions(conn, codec, stamp, new_rows, pending, result) or recheck
     if pending:
-        await _matches_and_leads(conn, codec, stamp, watch_id, pipeline_id, stage, pending, recheck, result)
+        await _matches_and_leads(conn, codec, stamp, watch_id, opening, pending, recheck, result)
     return result
 
 
-async def _accounts(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[_Row], result: SaveResult) -> None:
-    """Fill in each row's account and contact: new authors get both, known ones have their reach figures
-    refreshed when they changed. Reach history for the influencer model's growth figures: a new author's first
-    figures become a snapshot, and a change does once the last one is SNAPSHOT_INTERVAL old."""
-    latest: dict[tuple[str, str], Any] = {}
-    for row in rows:
-        latest[(row.platform, row.handle)] = row.item.author
-    accounts: dict[tuple[str, str], tuple[int, int]] = {}
-    changes: list[tuple[Any, ...]] = []
-    snapshots: list[tuple[Any, ...]] = []
-    unlinked: list[tuple[str, str]] = []
-    due = codec.ts(utcnow() - SNAPSHOT_INTERVAL)  # compares with the stored value (driver form on both dialects)
-    for platform, handles in _by_platform(latest).items():
-        for account_id, handle, contact_id, snapshot_at, *current in await select_in(
-            conn, *ACCOUNTS, (platform,), "handle", handles
-        ):
-            key = (platform, handle)
-            if contact_id is None:
-                unlinked.append(key)
-            else:
-                accounts[key] = (account_id, contact_id)
-            a = latest[key]
-            given = _refreshed(a)
-            wanted = [new if new not in (None, "") else old for new, old in zip(given, current, strict=False)]
-            wanted += (a.verified, a.dm_open)
-            if wanted != current:
-                figures = snapshot_figures(given[4:7], current[4:7])
-                if figures is not None and (snapshot_at is None or snapshot_at < due):
-                    snapshots.append((account_id, stamp, *figures))
-                    snapshot_at = stamp
-                changes.append((*wanted, snapshot_at, stamp, account_id))
-    await update_by_id(conn, ACCOUNT, [*REFRESHED, *FLAGS, "snapshot_at", "updated_at"], changes)
-    fresh = [key for key in latest if key not in accounts and key not in unlinked]
-    if fresh or unlinked:
-        await _new_authors(conn, codec, stamp, latest, fresh, unlinked, accounts, snapshots, result)
+async def _authors(conn: AsyncConnection, codec: Codec, stamp: Any, rows: list[_Row], result: SaveResult) -> None:
+    """Fill in each row's account and contact (`listeners.authors`), an author's latest figures winning."""
+    latest = {(row.platform, row.handle): row.item.author for row in rows}
+    found = await authors.find_or_create(conn, codec, stamp, latest)
+    result.new_contacts.extend(found.new_contacts)
+    accounts = found.accounts
     for row in rows:
         row.account_id, row.contact_id = accounts[(row.platform, row.handle)]
-    await SNAPSHOT_INSERT.run(conn, snapshots)
-
-
-def _refreshed(a: Author) -> tuple[Any, ...]:
-    """An author's REFRESHED values as the account columns take them."""
-    return (
-        (a.display_name or "")[:200],
-        a.bio or "",
-        (a.profile_url or "")[:500],
-        a.external_id,
-        a.followers,
-        a.following,
-        a.posts_count,
-    )
-
-
-async def _new_authors(
-    conn: AsyncConnection,
-    codec: Codec,
-    stamp: Any,
-    latest: dict[tuple[str, str], Any],
-    fresh: list[tuple[str, str]],
-    unlinked: list[tuple[str, str]],
-    accounts: dict[tuple[str, str], tuple[int, int]],
-    snapshots: list[tuple[Any, ...]],
-    result: SaveResult,
-) -> None:
-    """A contact for every author without one, and an account (with its first snapshot) for the authors never
-    seen."""
-    needing = [*fresh, *unlinked]
-    created = await CONTACT_INSERT.run_with_ids(
-        conn, [((latest[key].display_name or "")[:200] or key[1][:200], stamp, stamp) for key in needing]
-    )
-    contact_of: dict[tuple[str, str], int] = dict(zip(needing, created, strict=True))  # type: ignore[arg-type]
-    account_rows = []
-    first_figures = []
-    for key in fresh:
-        a = latest[key]
-        figures = snapshot_figures((a.followers, a.following, a.posts_count), None)
-        first_figures.append(figures)
-        account_rows.append(
-            (
-                key[0],
-                key[1],
-                contact_of[key],
-                *_refreshed(a),
-                a.verified,
-                a.dm_open,
-                codec.ts(a.account_created_at),
-                None if figures is None else stamp,
-                stamp,
-                stamp,
-            )
-        )
-    ids = await ACCOUNT_INSERT.run_with_ids(conn, account_rows)
-    orphans = set(contact_of.values())
-    uncertain = list(unlinked)  # another writer may have linked or created these first: read them back
-    for key, account_id, figures in zip(fresh, ids, first_figures, strict=True):
-        if account_id is None:
-            uncertain.append(key)  # created by another writer, which keeps its first snapshot
-        else:
-            accounts[key] = (account_id, contact_of[key])
-            if figures is not None:
-                snapshots.append((account_id, stamp, *figures))
-            orphans.discard(contact_of[key])
-            result.new_contacts.append(contact_of[key])
-    if unlinked:
-        await conn.exec_driver_sql(_sql(codec, LINK_SQL), [(contact_of[(p, h)], p, h) for p, h in unlinked])
-    if uncertain:
-        for platform, handles in _by_platform(uncertain).items():
-            for account_id, handle, contact_id in await select_in(conn, *LINKED, (platform,), "handle", handles):
-                key = (platform, handle)
-                accounts[key] = (account_id, contact_id)
-                if contact_of.get(key) == contact_id:
-                    orphans.discard(contact_id)
-                    result.new_contacts.append(contact_id)
-    if orphans:  # another writer created the same author first: its contact stands, ours goes
-        await delete_ids(conn, CONTACT, sorted(orphans))
 
 
 async def _insert_mentions(
@@ -761,8 +504,7 @@ async def _matches_and_leads(
     codec: Codec,
     stamp: Any,
     watch_id: int,
-    pipeline_id: int,
-    stage: str,
+    opening: Opening,
     pending: list[_Row],
     recheck: bool,
     result: SaveResult,
@@ -805,6 +547,7 @@ async def _matches_and_leads(
         openers.pop(contact_id, None)
     if not openers:
         return
+    pipeline_id, stage = opening.pipeline_id, opening.stage
     ids = await LEAD_INSERT.run_with_ids(
         conn,
         [
@@ -816,7 +559,7 @@ async def _matches_and_leads(
         ((pair, i) for pair, i in zip(openers.items(), ids, strict=True) if i is not None), key=lambda p: p[1]
     ):
         result.new_leads.append(lead_id)
-        result.opened.append((lead_id, contact_id, row.platform))
+        result.opened.append(NewLead(lead_id, contact_id, watch_id, pipeline_id, stage, row.platform))
 
 
 def _mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
@@ -826,20 +569,4 @@ def _mention_matched(row: _Row, watch_id: int) -> dict[str, Any]:
         "platform": row.platform,
         "matched_terms": row.match.terms,  # tuples: JSON arrays all the same
         "matched_competitors": row.match.competitors,
-    }
-
-
-def _lead_created(
-    lead_id: int, contact_id: int, watch_id: int, pipeline_id: int, stage: str, platform: str
-) -> dict[str, Any]:
-    """The lead.created payload `crm.integrations.outbox.lead_payload` gives for a new lead, from the values the bulk path has."""
-    return {
-        "lead_id": lead_id,
-        "contact_id": contact_id,
-        "watch_id": watch_id,
-        "pipeline_id": pipeline_id,
-        "stage": stage,
-        "owner_id": None,
-        "platform": platform,
-        "score": None,
     }

@@ -3,7 +3,8 @@ follower growth over 7 and 30 days read back from them.
 
 The mention store keeps at most one snapshot per account and SNAPSHOT_INTERVAL (its first figures, then a changed
 figure once the last snapshot is older): an active author posts many times a day, and day-level history is all the
-growth windows read. It decides with `snapshot_figures` from the figures it already holds.
+growth windows read. It decides with `due_snapshot` (and `snapshot_figures` for a new author's first figures) from
+the figures it already holds.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,6 +39,26 @@ def snapshot_figures(given: Sequence[int | None], last: Sequence[int | None] | N
         merged = tuple(old if new is None else new for new, old in zip(given, last, strict=True))
         return None if merged == tuple(last) else merged
     return None if all(v is None for v in given) else tuple(given)
+
+
+def snapshot_due_before(now: datetime) -> datetime:
+    """An account whose last snapshot is older than this may get a new one (at most one per SNAPSHOT_INTERVAL)."""
+    return now - SNAPSHOT_INTERVAL
+
+
+def due_snapshot(
+    given: Sequence[int | None], last: Sequence[int | None] | None, last_at: Any, due_before: Any
+) -> tuple[int | None, ...] | None:
+    """The figures to snapshot for an account seen again (`last`: its stored figures, `last_at`: its last
+    snapshot's time, None if it has none), or None: nothing changed, or the last snapshot is too recent.
+
+    `last_at` and `due_before` only need to compare with each other: the bulk store passes both in the driver's
+    form (text on SQLite), as it reads them.
+    """
+    figures = snapshot_figures(given, last)
+    if figures is None or (last_at is not None and not last_at < due_before):
+        return None
+    return figures
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Contacts, platform accounts and leads: find-or-create a person behind a handle and open their lead."""
+"""Contacts, platform accounts and leads: find-or-create a person behind a handle, and find or open their lead."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.leads import opening
 from crm.models import Contact, Lead, PlatformAccount, utcnow
-from crm.pipeline import default_pipeline
 
 ACCOUNT_FIELDS = ("display_name", "bio", "profile_url", "followers", "following", "posts_count", "verified", "dm_open")
 
@@ -46,19 +46,8 @@ async def open_lead(
     platform: str | None = None,
     mention_id: int | None = None,
 ) -> tuple[Lead, bool]:
-    """The lead for this contact in this campaign, created in the first stage if there is none yet."""
+    """The lead for this contact in this campaign, opened (crm.leads.opening) if there is none yet; True if new."""
     lead = (await session.exec(select(Lead).where(Lead.contact_id == contact_id, Lead.watch_id == watch_id))).first()
     if lead is not None:
         return lead, False
-    pipeline = await default_pipeline(session)
-    assert pipeline.id is not None
-    lead = Lead(
-        contact_id=contact_id,
-        watch_id=watch_id,
-        pipeline_id=pipeline.id,
-        platform=platform,
-        first_mention_id=mention_id,
-    )
-    session.add(lead)
-    await session.flush()
-    return lead, True
+    return await opening.open_lead(session, contact_id, watch_id, platform=platform, first_mention_id=mention_id), True

@@ -67,6 +67,34 @@ async def is_suppressed(session: AsyncSession, settings: Settings, kind: str, va
     return found.first() is not None
 
 
+# The identifiers intake knows an author by: their handle and their platform account id.
+AUTHOR_KINDS = ("handle", "account_id")
+
+
+class AuthorSuppression:
+    """The suppression list as intake checks it, read once per import: `covers` says whether an author (by
+    platform, handle and account id) belongs to someone erased or opted out, without a query per mention."""
+
+    def __init__(self, settings: Settings, hashes: set[str]) -> None:
+        self.settings = settings
+        self.hashes = hashes
+
+    def __bool__(self) -> bool:
+        return bool(self.hashes)
+
+    def covers(self, platform: str, handle: str, account_id: str | None) -> bool:
+        if suppression_hash(self.settings, "handle", f"{platform}:{handle}") in self.hashes:
+            return True
+        return bool(account_id) and suppression_hash(self.settings, "account_id", f"{platform}:{account_id}") in (
+            self.hashes
+        )
+
+
+async def author_suppression(session: AsyncSession, settings: Settings) -> AuthorSuppression:
+    found = await session.exec(select(Suppression.value_hash).where(col(Suppression.kind).in_(AUTHOR_KINDS)))
+    return AuthorSuppression(settings, set(found.all()))
+
+
 async def refuse_suppressed(session: AsyncSession, settings: Settings, identifiers: dict[str, str | None]) -> None:
     """Refuse to store a person again under an identifier of someone erased (`identifiers`: kind -> value).
 

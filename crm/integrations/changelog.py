@@ -47,14 +47,12 @@ def _merge(pending: dict[tuple[str, int], str], key: tuple[str, int], op: str) -
 
 def record_change(session: AsyncSession | Session, entity: str, entity_id: int, op: str) -> None:
     """Note a change to write at commit; for code that changes leads/contacts with Core statements."""
-    if entity not in ENTITIES or op not in OPS:
-        raise ValueError(f"unknown change {entity}/{op}")
-    sync_session = session.sync_session if isinstance(session, AsyncSession) else session
-    _merge(_pending(sync_session), (entity, int(entity_id)), op)
+    record_changes(session, entity, (entity_id,), op)
 
 
 def record_changes(session: AsyncSession | Session, entity: str, entity_ids: Iterable[int], op: str) -> None:
-    """`record_change` for many rows of one entity, as bulk statements create them."""
+    """Note changes of many rows of one entity, as bulk statements make them; the Session hooks below note the
+    ORM's changes through it too, so both paths give the same change_log rows."""
     if entity not in ENTITIES or op not in OPS:
         raise ValueError(f"unknown change {entity}/{op}")
     sync_session = session.sync_session if isinstance(session, AsyncSession) else session
@@ -70,22 +68,18 @@ def _became_deleted(obj: Any) -> bool:
 
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, _flush_context: Any) -> None:
-    pending = None
     for obj in session.new:
         entity = TRACKED.get(type(obj))
         if entity is not None:
-            pending = pending if pending is not None else _pending(session)
-            _merge(pending, (entity, obj.id), "create")
+            record_changes(session, entity, (obj.id,), "create")
     for obj in session.dirty:
         entity = TRACKED.get(type(obj))
         if entity is not None and session.is_modified(obj, include_collections=False):
-            pending = pending if pending is not None else _pending(session)
-            _merge(pending, (entity, obj.id), "delete" if _became_deleted(obj) else "update")
+            record_changes(session, entity, (obj.id,), "delete" if _became_deleted(obj) else "update")
     for obj in session.deleted:
         entity = TRACKED.get(type(obj))
         if entity is not None:
-            pending = pending if pending is not None else _pending(session)
-            _merge(pending, (entity, obj.id), "delete")
+            record_changes(session, entity, (obj.id,), "delete")
 
 
 @event.listens_for(Session, "before_commit")

@@ -8,7 +8,7 @@ has nothing to chase in delivered payloads. crm.integrations.webhooks fans the r
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -49,7 +49,29 @@ async def subscribed_event_types(session: AsyncSession) -> set[str]:
     return wanted
 
 
-def lead_payload(lead: Lead) -> dict[str, Any]:
+class LeadFields(Protocol):
+    """What a lead event describes: a Lead, or the values the bulk path inserted one with (crm.leads.opening)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def contact_id(self) -> int: ...
+    @property
+    def watch_id(self) -> int | None: ...
+    @property
+    def pipeline_id(self) -> int: ...
+    @property
+    def stage(self) -> str: ...
+    @property
+    def owner_id(self) -> int | None: ...
+    @property
+    def platform(self) -> str | None: ...
+    @property
+    def score(self) -> float | None: ...
+
+
+def lead_payload(lead: LeadFields) -> dict[str, Any]:
+    """The lead part of every lead.* event: the ORM hooks below, move_lead and the bulk intake all build it here."""
     return {
         "lead_id": lead.id,
         "contact_id": lead.contact_id,
@@ -62,6 +84,14 @@ def lead_payload(lead: Lead) -> dict[str, Any]:
     }
 
 
+def lead_created_payload(lead: LeadFields) -> dict[str, Any]:
+    return lead_payload(lead)
+
+
+def lead_assigned_payload(lead: LeadFields, previous_owner_id: int | None) -> dict[str, Any]:
+    return {**lead_payload(lead), "previous_owner_id": previous_owner_id}
+
+
 @event.listens_for(Session, "after_flush")
 def _notice(session: Session, _flush_context: Any) -> None:
     # Objects cannot be added during a flush, so what is noticed here is written at commit (below).
@@ -69,14 +99,14 @@ def _notice(session: Session, _flush_context: Any) -> None:
     for obj in session.new:
         if type(obj) is Lead:
             noticed = session.info.setdefault(_NOTICED, [])
-            noticed.append(("lead.created", lead_payload(obj)))
+            noticed.append(("lead.created", lead_created_payload(obj)))
     for obj in session.dirty:
         if type(obj) is Lead:
             history = sa.inspect(obj).attrs.owner_id.history
             previous = history.deleted[0] if history.deleted else None  # a None original is not in `deleted`
             if history.added and history.added[0] != previous:
                 noticed = session.info.setdefault(_NOTICED, [])
-                noticed.append(("lead.assigned", {**lead_payload(obj), "previous_owner_id": previous}))
+                noticed.append(("lead.assigned", lead_assigned_payload(obj, previous)))
 
 
 @event.listens_for(Session, "before_commit")

@@ -20,8 +20,9 @@ from crm.http.etags import check_if_match, etag, soft_delete, touch
 from crm.http.paging import decode_cursor, encode_cursor, parse_cursor, parse_sort
 from crm.leads.filters import LeadFilter, provide_lead_filter
 from crm.leads.listing import LEAD_SORTS, read_lead_page
+from crm.leads.opening import lead_opening, open_lead
 from crm.leads.records import lead_mentions_query, set_lead_tags, tags_of, timeline
-from crm.leads.routing import assign, assign_new_lead
+from crm.leads.routing import assign
 from crm.models import (
     Contact,
     Lead,
@@ -34,7 +35,7 @@ from crm.models import (
     User,
     Watch,
 )
-from crm.pipeline import default_pipeline, move_lead, opening_stage
+from crm.pipeline import move_lead
 from crm.schemas import (
     LeadCreate,
     LeadPage,
@@ -103,37 +104,30 @@ async def check_references(session: AsyncSession, user: User, contact_id: int | 
     if watch_id is not None:
         watch = await session.get(Watch, watch_id)
         if watch is None or watch.deleted_at is not None:
-            raise InvalidInput(f"campaign {watch_id} does not exist")
+            raise InvalidInput(f"watch {watch_id} does not exist")
 
 
 async def new_lead(session: AsyncSession, user: User, data: LeadCreate | LeadUpsert, external_id: str | None) -> Lead:
     require_lead_creator(user)
     await check_references(session, user, data.contact_id, data.watch_id)
     await check_assignment(session, user, data.owner_id)
-    pipeline_id = getattr(data, "pipeline_id", None)
-    if pipeline_id is None:
-        pipeline_id = (await default_pipeline(session)).id
-    assert pipeline_id is not None
-    stage = await opening_stage(session, pipeline_id)
+    opening = await lead_opening(session, getattr(data, "pipeline_id", None))
     clash = await session.exec(
         select(Lead.id).where(Lead.contact_id == data.contact_id, Lead.watch_id == data.watch_id)
     )
     if clash.first() is not None:
-        raise Conflict("this contact already has a lead in this campaign")
-    lead = Lead(
-        contact_id=data.contact_id,
-        watch_id=data.watch_id,
-        pipeline_id=pipeline_id,
-        stage=stage,  # later moves go through move_lead
+        raise Conflict("this contact already has a lead in this watch")
+    lead = await open_lead(
+        session,
+        data.contact_id,
+        data.watch_id,
+        opening=opening,
         platform=data.platform,
         external_id=external_id,
+        owner_id=data.owner_id,
+        actor=user.email,
+        actor_user_id=user.id,
     )
-    session.add(lead)
-    await session.flush()
-    if data.owner_id is not None:
-        await assign(session, lead, data.owner_id, actor=user.email, actor_user_id=user.id, reason="created")
-    else:
-        await assign_new_lead(session, lead)
     if data.tags:
         await set_lead_tags(session, lead, data.tags)
     return lead
@@ -191,7 +185,7 @@ class LeadController(Controller):
         # Shaped exactly as LeadPage (the OpenAPI document and the schemathesis test hold it to that).
         return Response(cast(LeadPage, {"items": items, "next_cursor": next_cursor}))
 
-    @post("/", summary="Create a lead for a contact in a campaign", response_headers=ETAG_HEADER)
+    @post("/", summary="Create a lead for a contact in a watch", response_headers=ETAG_HEADER)
     async def create_lead(
         self, session: DbSession, user: CurrentUser, data: JSONBody[LeadCreate]
     ) -> Response[LeadPublic]:
@@ -261,7 +255,7 @@ class LeadController(Controller):
     ) -> Response[LeadPublic]:
         lead = (await session.exec(select(Lead).where(Lead.external_id == external_id))).first()
         if lead is None:
-            # The natural key (contact x campaign) may already have a lead the consumer has not linked yet.
+            # The natural key (contact x watch) may already have a lead the consumer has not linked yet.
             lead = (
                 await session.exec(
                     select(Lead).where(Lead.contact_id == data.contact_id, Lead.watch_id == data.watch_id)
