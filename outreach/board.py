@@ -17,7 +17,8 @@ from crm.board.pages import lead_panel, missing_lead, must_sign_in, refused, sig
 from crm.errors import NotFound, WarmlineError
 from crm.http.deps import AppSettings, DbSession
 from crm.models import Message
-from outreach.service import create_draft, mark_sent
+from outreach.channels.manual import mark_sent
+from outreach.drafts import create_draft
 
 
 class OutreachBoardController(Controller):

@@ -9,7 +9,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outreach.drafting import MAX_DM_CHARS, PLATFORM_LABELS, DraftContext, render_builtin
+from outreach.compose.drafting import MAX_DM_CHARS, PLATFORM_LABELS, DraftContext, render_builtin
 
 REAL_NAMES = ["Dana Smith", "Ana", "Jean-Luc Picard", "Siobhán O'Brien", "Zoë", "李 雷", "Dr. Amara Okafor"]
 dids = st.from_regex(r"did:(plc|web):[a-z0-9]{8,24}", fullmatch=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crm.errors import InvalidInput
-from outreach.drafting import MAX_DM_CHARS, DraftContext, excerpt, first_name, render_first_dm, tidy
+from outreach.compose.drafting import MAX_DM_CHARS, DraftContext, excerpt, first_name, render_first_dm, tidy
 
 
 def context(**overrides: object) -> DraftContext:

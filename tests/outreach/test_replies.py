@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from outreach.replies import ReplyKind, classify_reply
+from outreach.replies.classify import ReplyKind, classify_reply
 
 
 @pytest.mark.parametrize(

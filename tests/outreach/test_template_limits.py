@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from crm.settings import Settings
-from outreach.render_pool import RENDER_TIMEOUT_SECONDS, render_pool
+from outreach.compose.render_pool import RENDER_TIMEOUT_SECONDS, render_pool
 from tests.conftest import Caller
 from tests.live_server import served
 from tests.outreach.test_send_policy import post, watch_with

@@ -1,8 +1,9 @@
 """Render a personalised first DM from a template and the lead's mention; never a generic blast.
 
-The built-in template is ours and renders in process; a template a user sends is code from outside and renders
-in a worker process (`outreach.render_pool`), bounded in time and memory. Either way the text is tidied (no double
-spaces, no space before punctuation, no empty quote) and checked against the platform's DM size.
+The built-in template (`templates/` beside this module) is ours and renders in process; a template a user sends
+is code from outside and renders in a worker process (`outreach.compose.render_pool`), bounded in time and memory.
+Either way the text is tidied (no double spaces, no space before punctuation, no empty quote) and checked against
+the platform's DM size.
 
 Who the DM greets: the first word of the person's display name when it reads like a name (not a DID, a handle,
 an e-mail address or a URL; emoji, honorifics and decorations are skipped); otherwise their handle without the
@@ -23,8 +24,8 @@ from typing import Any
 from jinja2 import Template
 
 from crm.errors import InvalidInput
-from outreach.render_pool import render_untrusted
-from outreach.sandbox import DraftEnvironment
+from outreach.compose.render_pool import render_untrusted
+from outreach.compose.sandbox import DraftEnvironment
 
 PLATFORM_LABELS = {
     "x": "X",
@@ -147,7 +148,7 @@ def tidy(body: str) -> str:
 
 
 def default_template() -> str:
-    return resources.files("outreach").joinpath("messages/first_dm.txt.j2").read_text(encoding="utf-8")
+    return resources.files("outreach.compose").joinpath("templates/first_dm.txt.j2").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -155,12 +156,17 @@ def _builtin() -> Template:
     return DraftEnvironment().from_string(default_template())
 
 
+def dm_char_limit(platform: str) -> int:
+    """The longest DM the platform takes; a platform without a known limit gets X's, the most generous."""
+    return MAX_DM_CHARS.get(platform, 10_000)
+
+
 def finish(body: str, platform: str) -> str:
     """The rendered text as it will be sent, or a refusal when it is empty or too long for the platform."""
     body = tidy(body)
     if not body:
         raise InvalidInput("the template produced an empty message")
-    limit = MAX_DM_CHARS.get(platform, 10_000)
+    limit = dm_char_limit(platform)
     if len(body) > limit:
         raise InvalidInput(f"the draft is {len(body)} characters; {platform} DMs hold at most {limit}")
     return body

@@ -4,8 +4,8 @@ A user's template is code: it can loop, multiply strings and call methods. The e
 ways to exhaust time or memory quickly and with a reason (huge `*`, `**`, `%` widths, `range`, width methods), and
 refuses templates that load others (`include`, `extends`, `import`, `self`), naming the line. What it cannot see
 coming (a loop that is merely long, a string built up in a namespace) is bounded by where user templates run: in
-a child process started as `python -m outreach.sandbox`, with an address-space limit, a CPU backstop and a
-wall-clock timeout enforced by the parent (`outreach.render_pool`), which kills and replaces the child.
+a child process started as `python -m outreach.compose.sandbox`, with an address-space limit, a CPU backstop and a
+wall-clock timeout enforced by the parent (`outreach.compose.render_pool`), which kills and replaces the child.
 
 This module imports only the standard library and Jinja, so a worker starts in a fraction of a second.
 """
@@ -217,7 +217,7 @@ def render_template(env: DraftEnvironment, source: str, values: Mapping[str, Any
 def _limit_resources() -> None:
     """Cap the address space at what the worker uses now plus a headroom (Linux reports it in /proc)."""
     try:
-        import resource
+        import resource  # Unix-only: where it is missing the worker still starts, bounded by the parent's timeout
 
         with open("/proc/self/statm", encoding="ascii") as statm:
             in_use = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
@@ -233,7 +233,7 @@ def _limit_resources() -> None:
 def _cpu_backstop() -> None:
     """The kernel ends this process if one render runs CPU_SECONDS_PER_RENDER past the work done so far."""
     try:
-        import resource
+        import resource  # Unix-only, as in _limit_resources: no backstop where it is missing
     except ImportError:
         return
     used = resource.getrusage(resource.RUSAGE_SELF)

@@ -1,7 +1,7 @@
 """A small pool of long-lived worker processes that render user-supplied DM templates, awaited from asyncio.
 
 A template that loops for minutes or allocates gigabytes must not freeze the web process: the render happens in
-a child (`python -m outreach.sandbox`, with its own memory cap), the event loop only waits on the child's pipe,
+a child (`python -m outreach.compose.sandbox`, with its own memory cap), the event loop only waits on the child's pipe,
 and a child that misses the wall-clock deadline is killed and replaced. The pool starts lazily on the first user
 template, holds at most POOL_SIZE children, and works from any event loop (tests run one per test), so it keeps
 no loop-bound objects between calls.
@@ -30,7 +30,9 @@ RENDER_TIMEOUT_SECONDS = 1.0
 START_TIMEOUT_SECONDS = 20.0
 QUEUE_TIMEOUT_SECONDS = 10.0
 MAX_REPLY_BYTES = 4 * 1024 * 1024
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# The directory holding the `outreach` package (outreach/compose/render_pool.py -> three levels up), so the worker
+# imports this checkout's sandbox even when the package is not installed.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
 
 class _Gone(Exception):
@@ -49,7 +51,7 @@ class _Worker:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), env.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "outreach.sandbox"],
+            [sys.executable, "-m", "outreach.compose.sandbox"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
