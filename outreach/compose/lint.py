@@ -19,8 +19,9 @@ edit; `blocks(findings)` is what approval asks. What it checks:
 - a question or another invitation to reply (warn when missing);
 - personalisation depth: how many of the person's facts (their name, the point they raised, the competitor,
   their recent content) the draft uses (warn when none, info when under `min_facts_used`);
-- "reads like a template": the Jaccard similarity of 5-gram sets (over the folded words, as bit fingerprints) with each draft sent today; at `template_similarity_warn` (0.5) it warns, at `template_similarity_block` (0.9: the same
-  message with a name swapped) it blocks, because platforms treat identical bulk DMs as spam. Two drafts from
+- "reads like a template": the Jaccard similarity of 5-gram sets (over the folded words, as bit fingerprints)
+  with each draft sent today; at `template_similarity_warn` (0.5) it warns, at `template_similarity_block` (0.9:
+  the same message with a name swapped) it blocks, because platforms treat identical bulk DMs as spam. Two drafts from
   one template with different names and points score about 0.55-0.75; unrelated drafts on one topic under 0.2.
 """
 
@@ -33,8 +34,9 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Literal
 
-# Neither ships type information; the lead adds them to the mypy override.
 import numpy as np
+
+# Neither ships type information (no stubs in the lock yet).
 import regex  # type: ignore[import-untyped]
 from textstat.textstat import textstatistics  # type: ignore[import-untyped]
 
@@ -68,22 +70,13 @@ ADVICE: dict[str, tuple[Severity, str]] = {
     "too_long": ("block", "Cut it down to the one point that matters to them; the platform refuses longer ones."),
     "shortened_link": ("block", "Leave the link out, or give the full address once they ask for it."),
     "near_duplicate": ("block", "Rewrite it around what this person said; only a greeting may repeat."),
-    "longer_than_sweet_spot": (
-        "warn",
-        "Shorten it to two or three sentences: what they said, how you help, a question.",
-    ),
-    "link_in_first_message": (
-        "warn",
-        "Offer the resource instead (\u201cwant me to send the guide?\u201d) and link later.",
-    ),
+    "longer_than_sweet_spot": ("warn", "Keep to three sentences: what they said, how you help, a question."),
+    "link_in_first_message": ("warn", "Offer it instead (\u201cshall I send the guide?\u201d); link when asked."),
     "price_in_first_message": ("warn", "Leave the price for when they ask about cost."),
     "shouting": ("warn", "Write them in normal case; stress one word at most."),
     "exclamations": ("warn", "Keep one at most, and let the words carry the enthusiasm."),
     "hard_to_read": ("warn", "Use shorter sentences and everyday words; one idea per sentence."),
-    "no_question": (
-        "warn",
-        "End with one easy, open question about their situation (\u201cwhat made you look?\u201d).",
-    ),
+    "no_question": ("warn", "End with one easy, open question about them (\u201cwhat made you look?\u201d)."),
     "not_personal": ("warn", "Mention what they said or who they are, so it could not be sent to anyone else."),
     "reads_like_template": ("warn", "Make the opening and the question about this person's post, not your product."),
     "shorter_than_sweet_spot": ("info", "Add a sentence that shows you read their post, or what you can offer them."),
@@ -156,9 +149,11 @@ _PRICE = regex.compile(
     regex.IGNORECASE,
 )
 _PLACEHOLDER = regex.compile(
-    r"\{\{.*?\}\}|\{%.*?%\}|\{\s*[A-Za-z_]\w*\s*\}|%[A-Z][A-Z_]+%|<\s*(?:first[ _]?)?name\s*>"
+    r"\{\{.*?\}\}|\{%.*?%\}|\{\s*[A-Za-z_]\w*\s*\}|<\s*(?:first[ _]?)?name\s*>"
     r"|\[\s*(?:your |their |first |last |company |product |competitor )?(?:name|company|product|competitor|"
-    r"first name|topic|link)\s*\]|\bdid:(?:plc|web):[\w.:%-]+|\blorem ipsum\b|\bTODO\b|\bTBD\b",
+    r"first name|topic|link)\s*\]|\bdid:(?:plc|web):[\w.:%-]+|\blorem ipsum\b"
+    # Upper case only: Spanish "todo" is a word, TODO is a note to self.
+    r"|(?-i:\bTODO\b|\bTBD\b|%[A-Z][A-Z_]+%)",
     regex.IGNORECASE,
 )
 _QUESTION = regex.compile("[?\u00bf\uff1f\u061f]")
@@ -252,6 +247,11 @@ def _count(text: str, counting: Counting) -> int:
     return len(unicodedata.normalize("NFC", text)) if not text.isascii() else len(text)
 
 
+def _link_pattern(platform: str) -> regex.Pattern[str]:
+    # Mastodon gives the 23-character concession only to links it recognises, which need a scheme.
+    return _SCHEME_URL if platform == "mastodon" else _URL
+
+
 def platform_length(text: str, platform: str, kind: str = "first_dm", limits: LintLimits = DEFAULT_LIMITS) -> int:
     """The draft's length as the platform counts it for this kind of message."""
     rule = length_rule(platform, kind, limits)
@@ -259,9 +259,8 @@ def platform_length(text: str, platform: str, kind: str = "first_dm", limits: Li
         text = _MASTODON_MENTION.sub(r"@\1", text)
     if rule.url_chars is None:
         return _count(text, rule.counting)
-    pattern = _SCHEME_URL if platform == "mastodon" else _URL
     total, last = 0, 0
-    for start, end in _url_spans(text, pattern):
+    for start, end in _url_spans(text, _link_pattern(platform)):
         total += _count(text[last:start], rule.counting) + rule.url_chars
         last = end
     return total + _count(text[last:], rule.counting)
@@ -272,7 +271,7 @@ def _length_findings(text: str, platform: str, kind: str, limits: LintLimits) ->
     length = platform_length(text, platform, kind, limits)
     unit = "characters" if rule.counting != "graphemes" else "characters (graphemes)"
     how = {"x_weighted": ", most scripts and emoji counting double", "graphemes": ""}.get(rule.counting, "")
-    if rule.url_chars is not None and _url_spans(text):
+    if rule.url_chars is not None and _url_spans(text, _link_pattern(platform)):
         how += f", each link as {rule.url_chars}"
     if rule.max_length is not None and length > rule.max_length:
         message = (
@@ -339,12 +338,13 @@ def parse_lexicon(text: str, source: str = "lexicon") -> list[LexiconCategory]:
     return categories
 
 
+@cache
 def lexicon_languages() -> tuple[str, ...]:
     folder = resources.files("outreach.compose").joinpath("lexicon")
     return tuple(sorted(entry.name[:-4] for entry in folder.iterdir() if entry.name.endswith(".txt")))
 
 
-@cache
+@lru_cache(maxsize=64)  # bounded: the language comes from the caller
 def lexicon(language: str) -> tuple[LexiconCategory, ...]:
     """The shipped lexicon of one language (ISO 639-1), parsed once per process; empty when none ships."""
     if language not in lexicon_languages():
@@ -497,7 +497,7 @@ def fingerprint(text: str) -> int:
     """The draft's byte 5-grams (over its folded words, UTF-8) as bits of one 8,192-bit integer: comparing two
     drafts is then an AND and a popcount instead of a set intersection. With a few hundred 5-grams per draft, bit
     collisions move a similarity by about a hundredth. Cached because today's drafts recur on every edit."""
-    raw = " ".join(tokenize(text)).encode()
+    raw = " ".join(tokenize(text)).encode(errors="surrogatepass")  # JSON may carry a lone surrogate
     if not raw:
         return 0
     data = np.frombuffer(raw.ljust(_SHINGLE, b" "), dtype=np.uint8).astype(np.uint64)
@@ -583,7 +583,7 @@ def blocks(findings: Iterable[Finding]) -> bool:
 
 
 def warm_up(languages: Iterable[str] = ("en",)) -> None:
-    """Load the lexicons and textstat's dictionaries now (the CMU dictionary takes about half a second), so the
+    """Load the lexicons and textstat's dictionaries now (the CMU dictionary alone takes a second or more), so the
     first lint of a process is as fast as the rest; for the app's and worker's start-up."""
     for language in lexicon_languages():
         lexicon(language)
