@@ -11,6 +11,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -57,23 +58,36 @@ def drafts(rng: random.Random, n: int, offset: int) -> list[tuple[str, dict[str,
     return out
 
 
-def timed(calls: list[Callable[[], Any]], before: Callable[[], None] | None = None) -> tuple[float, list[float]]:
-    each = []
+@dataclass
+class Timing:
+    total: float
+    wall: list[float]
+    cpu: list[float]  # this process's CPU time per call: what the call costs when it does not wait for a core
+
+
+def timed(calls: list[Callable[[], Any]], before: Callable[[], None] | None = None) -> Timing:
+    timing = Timing(0.0, [], [])
     started = time.perf_counter()
     for call in calls:
         if before is not None:
             before()
-        tick = time.perf_counter()
+        tick, cpu = time.perf_counter(), time.process_time()
         call()
-        each.append(time.perf_counter() - tick)
-    return time.perf_counter() - started, each
+        timing.wall.append(time.perf_counter() - tick)
+        timing.cpu.append(time.process_time() - cpu)
+    timing.total = time.perf_counter() - started
+    return timing
 
 
-def row(label: str, total: float, each: list[float], baseline: float | None) -> list[Any]:
-    cuts = statistics.quantiles([t * 1000 for t in each], n=100)
-    per_draft = total / len(each)
-    ratio = f"{per_draft / baseline:.1f}x" if baseline else "-"
-    return [label, len(each), len(each) / total, cuts[49], cuts[98], ratio]
+def p99_ms(samples: list[float]) -> float:
+    return statistics.quantiles([t * 1000 for t in samples], n=100)[98]
+
+
+def row(label: str, timing: Timing, baseline: Timing | None) -> list[Any]:
+    count = len(timing.wall)
+    p50 = statistics.median(timing.wall) * 1000
+    ratio = f"{timing.total / baseline.total * len(baseline.wall) / count:.1f}x" if baseline else "-"
+    return [label, count, count / timing.total, p50, p99_ms(timing.wall), p99_ms(timing.cpu), ratio]
 
 
 def run() -> str:
@@ -85,36 +99,38 @@ def run() -> str:
     batch = drafts(rng, N_DRAFTS, N_RECENT)
     rows: list[list[Any]] = []
 
-    total, each = timed([partial(len, text) for text, _ in batch])
-    rows.append(row("bare `len(draft)`", total, each, None))
+    rows.append(row("bare `len(draft)`", timed([partial(len, text) for text, _ in batch]), None))
     # Fresh texts for textstat alone, so its lru caches meet them for the first time as lint_draft will.
-    total, each = timed([partial(reading_ease, text + " .", "en") for text, _ in batch])
-    textstat_alone = total / len(each)
-    rows.append(row("textstat Flesch reading ease alone", total, each, None))
+    textstat_alone = timed([partial(reading_ease, text + " .", "en") for text, _ in batch])
+    rows.append(row("textstat Flesch reading ease alone", textstat_alone, None))
 
-    total, each = timed([partial(lint_draft, text, platform="bluesky", facts=facts) for text, facts in batch])
-    rows.append(row("lint_draft, no drafts sent today", total, each, textstat_alone))
+    plain = timed([partial(lint_draft, text, platform="bluesky", facts=facts) for text, facts in batch])
+    rows.append(row("lint_draft, no drafts sent today", plain, textstat_alone))
     for text in recent:
         fingerprint(text)
     lints = [partial(lint_draft, t + " Thanks!", platform="bluesky", facts=f, recent_drafts=recent) for t, f in batch]
-    total, each = timed(lints)
-    p99 = statistics.quantiles([t * 1000 for t in each], n=100)[98]
-    rows.append(row(f"lint_draft vs {N_RECENT} drafts sent today (fingerprints cached)", total, each, textstat_alone))
+    against = timed(lints)
+    rows.append(row(f"lint_draft vs {N_RECENT} drafts sent today (fingerprints cached)", against, textstat_alone))
     first = batch[: max(50, len(batch) // 10)]
     lints = [partial(lint_draft, t + " Cheers.", platform="bluesky", facts=f, recent_drafts=recent) for t, f in first]
-    total, each = timed(lints, before=fingerprint.cache_clear)
-    rows.append(row(f"the same, all {N_RECENT} fingerprints computed in the call", total, each, textstat_alone))
+    cold = timed(lints, before=fingerprint.cache_clear)
+    rows.append(row(f"the same, all {N_RECENT} fingerprints computed in the call", cold, textstat_alone))
 
-    out = table(["path", "drafts", "drafts/s", "p50 ms", "p99 ms", "per draft vs textstat alone"], rows)
-    verdict = "met" if p99 < TARGET_MS else "NOT met"
+    headers = ["path", "drafts", "drafts/s", "p50 ms", "p99 ms", "p99 CPU ms", "per draft vs textstat alone"]
+    out = table(headers, rows)
+    wall, cpu = p99_ms(against.wall), p99_ms(against.cpu)
+    verdict = f"{'met' if wall < TARGET_MS else 'NOT met'} by the clock ({wall:.2f} ms), "
+    verdict += f"{'met' if cpu < TARGET_MS else 'NOT met'} in CPU time ({cpu:.2f} ms)"
     note = (
         f"{N_DRAFTS:,} first DMs of 200-450 characters with three facts about the person each, linted for Bluesky "
-        f"(graphemes) against {N_RECENT} other drafts; the `len()` row is the floor of the timing loop itself. Target p99 < {TARGET_MS:.0f} ms per lint with today's drafts: "
-        f"{verdict} ({p99:.2f} ms). The fingerprints of today's drafts are cached per process (an LRU of 4,096 "
-        "texts), so the cached row is what an edit in the API sees; the last row is the first lint after a "
-        f"restart or after many new drafts. Loading the lexicons and textstat's dictionaries (`warm_up`, the CMU "
-        f"pronouncing dictionary for English, Pyphen's for German) took {warm:.1f} s once, before the timed rows; "
-        "the app should call it at start-up so no rep waits for it."
+        f"(graphemes) against {N_RECENT} other drafts; the `len()` row is the floor of the timing loop itself. "
+        f"Target p99 < {TARGET_MS:.0f} ms per lint with today's drafts: {verdict}. On a busy machine the clock's "
+        "p99 includes waits for a core (see the load average below), which CPU time leaves out. The fingerprints "
+        "of today's drafts are cached per process (an LRU of 4,096 texts), so the cached row is what an edit in "
+        "the API sees; the last row is the first lint after a restart or after many new drafts. Loading the "
+        "lexicons and textstat's dictionaries (`warm_up`: the CMU pronouncing dictionary for English, Pyphen's "
+        f"for German) took {warm:.1f} s once, before the timed rows; the app should call it at start-up so no rep "
+        "waits for it."
     )
     return f"{out}\n\n{note}"
 
