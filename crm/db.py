@@ -1,18 +1,20 @@
-"""Engine, sessions and the per-request session provider; jobs and the CLI use `session_scope`."""
+"""Engine and sessions; jobs and the CLI use `session_scope`.
+
+Importing it changes nothing about what a flush or a commit does: the change log and outbox hooks are installed by
+the composition roots (crm.integrations.hooks.install).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-# Imported for their Session events: the sync change log and the webhook outbox's lead.created/lead.assigned.
-import crm.integrations.changelog
-import crm.integrations.outbox  # noqa: F401
 from crm.settings import Settings
 
 SessionMaker = async_sessionmaker[AsyncSession]
@@ -38,8 +40,6 @@ def make_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     if settings.is_sqlite:
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
-            from pathlib import Path
-
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"connect_args": {"timeout": 15}}
     else:

@@ -9,10 +9,9 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from litestar.testing import AsyncTestClient
 from redis import Redis
 from sqlalchemy import delete
 from sqlalchemy.engine import make_url
@@ -21,14 +20,16 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access.auth import create_api_key, create_user
-from crm.app import create_app
 from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.integrations.hooks import install as install_session_hooks
 from crm.models import Role, User
 from crm.ops.embedded import embedded_valkey
 from crm.ops.migrate import upgrade
 from crm.pipeline import DEFAULT_PIPELINE, DEFAULT_STAGES, create_pipeline
 from crm.settings import Settings
-from crm.worker import create_worker
+
+if TYPE_CHECKING:
+    from litestar.testing import AsyncTestClient
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -45,6 +46,12 @@ def _backend_params() -> list[Any]:
     if os.environ.get("CRM_TEST_DATABASE_URL"):
         params.append(pytest.param("postgresql", id="postgresql"))
     return params
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_hooks() -> None:
+    """The change log and outbox hooks, as every composition root installs them (crm.integrations.hooks)."""
+    install_session_hooks()
 
 
 @pytest.fixture(scope="session")
@@ -147,6 +154,12 @@ async def session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    # Imported here: the app loads litestar, every controller and scikit-learn (seconds), which a test that never
+    # asks for a client should not pay for at collection.
+    from litestar.testing import AsyncTestClient
+
+    from crm.app import create_app
+
     async with AsyncTestClient(app=create_app(settings)) as test_client:
         yield test_client
 
@@ -180,6 +193,9 @@ async def admin(settings: Settings) -> Caller:
 @pytest.fixture
 def run_jobs(settings: Settings) -> Callable[[], Awaitable[int]]:
     """Drain the queue with a real arq worker in burst mode; returns how many jobs completed."""
+
+    # Imported here: the worker loads every job module and scikit-learn (seconds); only tests that drain pay.
+    from crm.worker import create_worker
 
     async def drain() -> int:
         # No cron jobs: a drain counts the jobs a test enqueued, and a cron due on the wall clock (the hourly webhook
