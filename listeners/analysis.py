@@ -15,7 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.db import session_scope
 from crm.models import Mention
-from listeners.normalise import detect_language, sentiment
+from listeners.normalise import detect_language
+from scoring.sentiment import vader_compound
 
 MENTION = Mention.__table__  # type: ignore[attr-defined]
 
@@ -26,7 +27,7 @@ def _analyse(rows: list[tuple[int, str, str | None, float | None]]) -> list[dict
         updates.append(
             {
                 "key": mention_id,
-                "sentiment": sentiment(text) if score is None else score,
+                "sentiment": vader_compound(text) if score is None else score,
                 "language": detect_language(text) if language is None else language,
             }
         )

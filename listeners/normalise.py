@@ -1,4 +1,4 @@
-"""Text clean-up, language and sentiment for mentions.
+"""Text clean-up and language for mentions (their sentiment is `scoring.sentiment`).
 
 The bulk store uses only the cheap parts (clean-up, content hash, a stopword vote for the language); lingua and
 VADER cost 100-1500 us per text, so they run where they are needed: lingua when a language-restricted watch
@@ -236,7 +236,7 @@ def guess_language(tokens: Sequence[str]) -> str | None:
 @cache
 def _detector() -> Any:
     # Built once per process and restricted to the supported languages: lingua is slow to build and to run.
-    from lingua import Language, LanguageDetectorBuilder
+    from lingua import Language, LanguageDetectorBuilder  # here with the detector: most processes never need lingua
 
     languages = [
         getattr(Language, name) for name in ("ENGLISH", "SPANISH", "GERMAN", "FRENCH", "PORTUGUESE", "ITALIAN")
@@ -253,15 +253,3 @@ def detect_language(text: str) -> str | None:
         return None
     found = _detector().detect_language_of(text)
     return str(found.iso_code_639_1.name).lower() if found is not None else None
-
-
-@cache
-def _analyzer() -> Any:
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
-
-
-def sentiment(text: str) -> float:
-    """VADER compound score in [-1, 1]; tuned for English social media text."""
-    return float(_analyzer().polarity_scores(text)["compound"])

@@ -3,9 +3,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.models import Mention
 from listeners.analysis import analyse
-from listeners.normalise import content_hash, detect_language, guess_language, sentiment
+from listeners.normalise import content_hash, detect_language, guess_language
 from listeners.query import tokenize
 from listeners.store import save_mentions
+from scoring.sentiment import vader_compound
 from tests.listeners.builders import make_watch, mention
 
 
@@ -43,4 +44,4 @@ def test_reposts_and_cross_posts_hash_alike_but_other_texts_do_not() -> None:
     text = "Looking for a CRM that does not cost a fortune"
     assert content_hash(text) == content_hash(f"RT @someone: {text.upper()} https://t.co/x")
     assert content_hash(text) != content_hash(text + " today")
-    assert sentiment("this is terrible and I hate it") < 0
+    assert vader_compound("this is terrible and I hate it") < 0
