@@ -70,6 +70,9 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 # Ids in paths and filters are bounded like the columns they are compared with (a 32-bit integer on PostgreSQL).
 PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 QueryId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
+# A keyset page: how many rows, and the cursor the previous page handed out.
+PageLimit = Annotated[int, QueryParameter(ge=1, le=500)]
+PageCursor = Annotated[str | None, QueryParameter(max_length=500)]
 TagName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60, pattern=r"^[^\x00-\x1f]+$")
 ]
@@ -81,7 +84,7 @@ Scope = Literal["read", "write"]
 
 class LeadCreate(SQLModel):
     contact_id: Id
-    watch_id: Id | None = Field(default=None, description="The campaign (watch) this lead belongs to.")
+    watch_id: Id | None = Field(default=None, description="The watch this lead belongs to.")
     pipeline_id: Id | None = Field(default=None, description="Defaults to the default pipeline.")
     owner_id: Id | None = None
     platform: str | None = Field(default=None, min_length=1, max_length=20, schema_extra={"pattern": r"^[a-z0-9_]+$"})
@@ -123,6 +126,9 @@ class LeadScorePublic(SQLModel):
 
 
 class MentionSummary(SQLModel):
+    """A mention as listed under its lead (`/api/v1/leads/{id}/mentions`); the mention routes themselves
+    (listeners.api) answer with listeners.schemas.MentionPublic, which crm cannot import."""
+
     id: int
     platform: str
     external_id: str
@@ -130,19 +136,6 @@ class MentionSummary(SQLModel):
     url: str
     posted_at: datetime | None
     score: float | None
-
-
-class MessageSummary(SQLModel):
-    id: int
-    lead_id: int
-    direction: str
-    channel: str
-    platform: str
-    status: str
-    body: str
-    created_at: datetime
-    sent_at: datetime | None
-    received_at: datetime | None
 
 
 class TimelineItem(SQLModel):
@@ -324,60 +317,6 @@ class TaskPage(SQLModel):
 class TagPublic(SQLModel):
     id: int
     name: str
-
-
-class CampaignCreate(SQLModel):
-    name: str = Field(min_length=1, max_length=120, schema_extra={"pattern": r"^[^\x00]+$"})
-    description: str = Field(default="", max_length=2000, schema_extra={"pattern": r"^[^\x00]*$"})
-    keywords: list[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]] = Field(
-        default_factory=list, max_length=500
-    )
-    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=10, pattern=r"^[a-z-]+$")]] = Field(
-        default_factory=list, max_length=50
-    )
-    platforms: list[Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[a-z0-9_]+$")]] = Field(
-        default_factory=list, max_length=10
-    )
-    pipeline_id: Id | None = None
-    owner_id: Id | None = None
-    active: bool = True
-
-
-class CampaignUpdate(SQLModel):
-    name: str | None = Field(default=None, min_length=1, max_length=120, schema_extra={"pattern": r"^[^\x00]+$"})
-    description: str | None = Field(default=None, max_length=2000, schema_extra={"pattern": r"^[^\x00]*$"})
-    keywords: list[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]] | None = (
-        Field(default=None, max_length=500)
-    )
-    languages: list[Annotated[str, StringConstraints(min_length=2, max_length=10, pattern=r"^[a-z-]+$")]] | None = (
-        Field(default=None, max_length=50)
-    )
-    platforms: list[Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[a-z0-9_]+$")]] | None = (
-        Field(default=None, max_length=10)
-    )
-    pipeline_id: Id | None = None
-    owner_id: Id | None = None
-    active: bool | None = None
-
-
-class CampaignPublic(SQLModel):
-    id: int
-    name: str
-    description: str
-    keywords: list[str]
-    languages: list[str]
-    platforms: list[str]
-    pipeline_id: int | None
-    owner_id: int | None
-    active: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-
-
-class CampaignPage(SQLModel):
-    items: list[CampaignPublic]
-    next_cursor: str | None = None
 
 
 class TeamCreate(SQLModel):

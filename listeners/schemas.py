@@ -1,12 +1,15 @@
-"""API data models for watches and mentions."""
+"""API data models for watches (`/api/v1/watches`, also served as the deprecated `/api/v1/campaigns`) and
+mentions."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import field_validator
+from pydantic import StringConstraints
 from sqlmodel import Field, SQLModel
+
+from crm.schemas import Id
 
 
 class Competitor(SQLModel):
@@ -15,25 +18,47 @@ class Competitor(SQLModel):
     handles: list[str] = Field(default_factory=list)
 
 
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\x00]+$")]
+Description = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+Query = Annotated[str, StringConstraints(max_length=20_000, pattern=r"^[^\x00]*$")]
+# Terms are matched as written, less the spaces around them; a blank term would match every post.
+Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+Language = Annotated[str, StringConstraints(min_length=2, max_length=10, pattern=r"^[a-z-]+$")]
+Platform = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[a-z0-9_]+$")]
+
+
 class WatchCreate(SQLModel):
-    name: str = Field(min_length=1, max_length=120)
-    description: str = Field(default="", max_length=2000)
-    keywords: list[str] = Field(default_factory=list, max_length=500)
-    query: str = Field(default="", max_length=20_000)
+    """A watch: what to listen for (keywords or a query, competitors, exclusions) and where its leads open."""
+
+    name: Name
+    description: Description = ""
+    keywords: list[Term] = Field(default_factory=list, max_length=500)
+    query: Query = Field(default="", description="Boolean query (AND, OR, NOT, NEAR/n, quotes, brackets).")
     competitors: list[Competitor] = Field(default_factory=list, max_length=200)
-    excluded_terms: list[str] = Field(default_factory=list, max_length=500)
-    excluded_authors: list[str] = Field(default_factory=list, max_length=500)
-    languages: list[str] = Field(default_factory=list, max_length=50)
-    platforms: list[str] = Field(default_factory=list, max_length=10)
+    excluded_terms: list[Term] = Field(default_factory=list, max_length=500)
+    excluded_authors: list[Term] = Field(default_factory=list, max_length=500)
+    languages: list[Language] = Field(default_factory=list, max_length=50)
+    platforms: list[Platform] = Field(default_factory=list, max_length=10)
+    pipeline_id: Id | None = Field(default=None, description="Where its leads open; the default pipeline if null.")
+    owner_id: Id | None = Field(default=None, description="Defaults to the caller.")
     active: bool = True
 
-    @field_validator("keywords", "excluded_terms", "excluded_authors")
-    @classmethod
-    def _no_blank_terms(cls, value: list[str]) -> list[str]:
-        cleaned = [v.strip() for v in value]
-        if any(not v or len(v) > 200 for v in cleaned):
-            raise ValueError("terms must be non-empty and at most 200 characters")
-        return cleaned
+
+class WatchUpdate(SQLModel):
+    """PATCH body: only the fields sent change; `pipeline_id` and `owner_id` may be set to null."""
+
+    name: Name | None = None
+    description: Description | None = None
+    keywords: list[Term] | None = Field(default=None, max_length=500)
+    query: Query | None = None
+    competitors: list[Competitor] | None = Field(default=None, max_length=200)
+    excluded_terms: list[Term] | None = Field(default=None, max_length=500)
+    excluded_authors: list[Term] | None = Field(default=None, max_length=500)
+    languages: list[Language] | None = Field(default=None, max_length=50)
+    platforms: list[Platform] | None = Field(default=None, max_length=10)
+    pipeline_id: Id | None = None
+    owner_id: Id | None = None
+    active: bool | None = None
 
 
 class WatchPublic(SQLModel):
@@ -47,9 +72,17 @@ class WatchPublic(SQLModel):
     excluded_authors: list[str]
     languages: list[str]
     platforms: list[str]
+    pipeline_id: int | None
     owner_id: int | None
     active: bool
+    version: int
     created_at: datetime
+    updated_at: datetime
+
+
+class WatchPage(SQLModel):
+    items: list[WatchPublic]
+    next_cursor: str | None = None
 
 
 class MentionImportReport(SQLModel):
@@ -82,6 +115,11 @@ class MentionPublic(SQLModel):
     matched_competitors: list[str]
     score: float | None
     score_reasons: list[str]
+
+
+class MentionPage(SQLModel):
+    items: list[MentionPublic]
+    next_cursor: str | None = None
 
 
 class PreviewRequest(SQLModel):

@@ -1,19 +1,27 @@
-"""Outreach routes: draft a first DM for a lead, mark it sent, record a reply, read a lead's messages."""
+"""Outreach routes: draft a first DM for a lead, mark it sent, record a reply, read a lead's messages, and the
+messages feed across the leads the caller may see (`/api/v1/messages`, newest first with keyset cursors)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 from sqlmodel import col, select
 
-from crm.access.policy import readable_lead, writable_lead
+from crm.access.policy import lead_scope, readable_lead, writable_lead
 from crm.errors import NotFound
 from crm.http.deps import AppSettings, CurrentUser, DbSession
-from crm.models import Message
-from outreach.schemas import DraftCreate, MarkSent, MessagePublic, ReplyCreate
-from outreach.service import create_draft, mark_sent, record_reply
+from crm.http.paging import keyset, page_of, parse_sort
+from crm.models import Lead, Message
+from crm.schemas import PageCursor, PageLimit, QueryId
+from outreach.channels.manual import mark_sent
+from outreach.drafts import create_draft
+from outreach.replies.intake import record_reply
+from outreach.schemas import DraftCreate, MarkSent, MessagePage, MessagePublic, ReplyCreate
+
+NEWEST = parse_sort("-id", {"id": ("int", False)})
 
 
 class OutreachController(Controller):
@@ -79,3 +87,30 @@ class OutreachController(Controller):
             select(Message).where(Message.lead_id == lead_id).order_by(col(Message.created_at), col(Message.id))
         )
         return [MessagePublic.model_validate(m) for m in rows]
+
+    @get("/messages", summary="Messages on leads you can see, newest first")
+    async def list_messages(
+        self,
+        session: DbSession,
+        user: CurrentUser,
+        lead_id: QueryId = None,
+        direction: Annotated[str | None, QueryParameter(max_length=10)] = None,
+        status: Annotated[str | None, QueryParameter(max_length=20)] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+    ) -> MessagePage:
+        query = (
+            select(Message)
+            .join(Lead, col(Lead.id) == col(Message.lead_id))
+            .where(col(Lead.deleted_at).is_(None), lead_scope(user))
+        )
+        if lead_id is not None:
+            query = query.where(Message.lead_id == lead_id)
+        if direction:
+            query = query.where(Message.direction == direction)
+        if status:
+            query = query.where(Message.status == status)
+        rows, next_cursor = page_of(
+            list(await session.exec(keyset(query, Message, NEWEST, cursor, limit))), NEWEST, limit
+        )
+        return MessagePage(items=[MessagePublic.model_validate(m) for m in rows], next_cursor=next_cursor)

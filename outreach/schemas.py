@@ -43,3 +43,8 @@ class MessagePublic(SQLModel):
     created_at: datetime
     sent_at: datetime | None
     received_at: datetime | None
+
+
+class MessagePage(SQLModel):
+    items: list[MessagePublic]
+    next_cursor: str | None = None

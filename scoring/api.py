@@ -1,7 +1,9 @@
-"""Model registry and on-demand scoring over REST (`/api/v1/models`, `/api/v1/scoring/mentions`).
+"""Model registry, on-demand scoring and the scores feed over REST (`/api/v1/models`, `/api/v1/scoring/mentions`,
+`/api/v1/scores`).
 
 Every signed-in caller reads model versions and may score a text; only admins promote or roll back, each change is
-audited and followed (after the commit) by a rescore of the open leads in the worker.
+audited and followed (after the commit) by a rescore of the open leads in the worker. The scores feed lists the
+scores of the leads the caller may see, newest first with keyset cursors.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from sqlmodel import Field, SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import audit
-from crm.access.policy import require_admin
+from crm.access.policy import lead_scope, require_admin
 from crm.errors import Conflict, NotFound
 from crm.http.deps import CurrentUser, DbSession, Queue
-from crm.models import ModelVersion, User, utcnow
+from crm.http.paging import keyset, page_of, parse_sort
+from crm.models import Lead, LeadScore, ModelVersion, User, utcnow
 from crm.queue import enqueue
-from crm.schemas import PathId
+from crm.schemas import LeadScorePublic, PageCursor, PageLimit, PathId, QueryId
 from scoring import baseline, registry
 from scoring.artifacts import ModelLoadError
 from scoring.service import active_model
@@ -32,6 +35,7 @@ ModelName = Annotated[str, StringConstraints(min_length=1, max_length=60, patter
 MentionText = Annotated[str, StringConstraints(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")]
 CompetitorName = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 Count = Annotated[int, Field(ge=0, le=10**12)]
+NEWEST = parse_sort("-id", {"id": ("int", False)})
 
 
 class ModelVersionPublic(SQLModel):
@@ -88,6 +92,11 @@ class MentionScore(SQLModel):
     threshold: float
     reasons: list[str]
     model_version: str
+
+
+class ScorePage(SQLModel):
+    items: list[LeadScorePublic]
+    next_cursor: str | None = None
 
 
 def public(row: ModelVersion) -> ModelVersionPublic:
@@ -238,3 +247,32 @@ class ScoringController(Controller):
             reasons=list(prediction.reasons),
             model_version=prediction.model_version,
         )
+
+
+class ScoreController(Controller):
+    path = "/api/v1/scores"
+    tags = ["scoring"]
+
+    @get("/", summary="Scores of leads you can see, newest first")
+    async def list_scores(
+        self,
+        session: DbSession,
+        user: CurrentUser,
+        lead_id: QueryId = None,
+        model_version: Annotated[str | None, QueryParameter(max_length=80)] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
+    ) -> ScorePage:
+        query = (
+            select(LeadScore)
+            .join(Lead, col(Lead.id) == col(LeadScore.lead_id))
+            .where(col(Lead.deleted_at).is_(None), lead_scope(user))
+        )
+        if lead_id is not None:
+            query = query.where(LeadScore.lead_id == lead_id)
+        if model_version:
+            query = query.where(LeadScore.model_version == model_version)
+        rows, next_cursor = page_of(
+            list(await session.exec(keyset(query, LeadScore, NEWEST, cursor, limit))), NEWEST, limit
+        )
+        return ScorePage(items=[LeadScorePublic.model_validate(s) for s in rows], next_cursor=next_cursor)

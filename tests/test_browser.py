@@ -124,7 +124,7 @@ def test_a_rep_signs_in_drafts_a_dm_and_marks_it_sent_in_a_real_browser(
         new_column = page.locator('section.column[data-stage="new"]')
         expect(new_column.locator(".card")).to_have_count(1)  # Bo scores below the threshold: hidden
         expect(new_column.locator(".card .name")).to_have_text("Ana Lima")
-        page.get_by_label("Campaign").select_option(str(watch["id"]))  # board.js submits the pick
+        page.get_by_label("Watch").select_option(str(watch["id"]))  # board.js submits the pick
         expect(page).to_have_url(re.compile(rf"watch_id={watch['id']}"))
         expect(new_column.locator(".card")).to_have_count(1)
         page.get_by_role("link", name="Show all leads").click()

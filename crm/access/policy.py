@@ -1,4 +1,4 @@
-"""Object-level authorization, in one place: which leads, contacts, organisations, campaigns and records a caller
+"""Object-level authorization, in one place: which leads, contacts, organisations, watches and records a caller
 may see or change, and who may change a person's privacy state.
 
 Every endpoint asks this module. Invisible objects are reported as 404 (their existence is not revealed),
@@ -284,25 +284,25 @@ async def writable_organisation(session: AsyncSession, user: User, organisation_
     return organisation
 
 
-# --------------------------------------------------------------------------- campaigns, pipelines, records
+# --------------------------------------------------------------------------- watches, pipelines, records
 
 
-def require_campaign_write(user: User) -> None:
-    """Campaigns (watches) are configured by admins and marketers."""
+def require_watch_write(user: User) -> None:
+    """Watches are configured by admins and marketers."""
     if user.role not in (Role.ADMIN.value, Role.MARKETER.value):
-        raise PermissionDenied("only admins and marketers may change campaigns")
+        raise PermissionDenied("only admins and marketers may change watches")
 
 
 async def readable_watch(session: AsyncSession, user: User, watch_id: int) -> Watch:
     watch = await session.get(Watch, watch_id)
     if watch is None or watch.deleted_at is not None:
-        raise NotFound(f"campaign {watch_id} does not exist")
+        raise NotFound(f"watch {watch_id} does not exist")
     return watch
 
 
 async def writable_watch(session: AsyncSession, user: User, watch_id: int) -> Watch:
     watch = await readable_watch(session, user, watch_id)
-    require_campaign_write(user)
+    require_watch_write(user)
     return watch
 
 

@@ -252,9 +252,9 @@ class BoardController(Controller):
         threshold = float(settings.lead_score_threshold)
         # The same scope and filters as GET /api/v1/leads (?watch_id=, ?score_min=): the board shows what the API
         # lists for this user. Unscored leads count as below the threshold, as they do for ?score_min.
-        campaigns = frozenset({watch_id}) if watch_id is not None else frozenset()
-        scope = LeadFilter(scope=lead_scope_of(user), campaign_ids=campaigns)
-        filters = scope if show_all else LeadFilter(scope=scope.scope, campaign_ids=campaigns, score_min=threshold)
+        picked = frozenset({watch_id}) if watch_id is not None else frozenset()
+        scope = LeadFilter(scope=lead_scope_of(user), watch_ids=picked)
+        filters = scope if show_all else LeadFilter(scope=scope.scope, watch_ids=picked, score_min=threshold)
         stages: list[Stage] = await stages_of(session, pipeline.id)
         columns = []
         total = overdue = 0

@@ -27,7 +27,7 @@ class LeadFilter:
     stage: str | None = None
     owner_id: int | None = None
     unassigned: bool | None = None
-    campaign_ids: frozenset[int] = frozenset()
+    watch_ids: frozenset[int] = frozenset()
     platform: str | None = None
     score_min: float | None = None
     score_max: float | None = None
@@ -40,7 +40,7 @@ class LeadFilter:
             "stage": self.stage,
             "owner_id": self.owner_id,
             "unassigned": self.unassigned,
-            "campaign_ids": sorted(self.campaign_ids),
+            "watch_ids": sorted(self.watch_ids),
             "platform": self.platform,
             "score_min": self.score_min,
             "score_max": self.score_max,
@@ -56,8 +56,8 @@ class LeadFilter:
             values["stage"] = self.stage
         if self.owner_id is not None:
             values["owner_id"] = self.owner_id
-        for n, campaign in enumerate(sorted(self.campaign_ids)):
-            values[f"campaign_{n}"] = campaign
+        for n, watch_id in enumerate(sorted(self.watch_ids)):
+            values[f"watch_{n}"] = watch_id
         if self.platform:
             values["platform"] = self.platform
         if self.score_min is not None:
@@ -85,7 +85,7 @@ def lead_filter_conditions(values: dict[str, Any], unassigned: bool | None) -> l
             conditions.append(col(Lead.stage) == value)
         elif name == "owner_id":
             conditions.append(col(Lead.owner_id) == value)
-        elif name.startswith("campaign_"):
+        elif name.startswith("watch_"):
             conditions.append(col(Lead.watch_id) == value)
         elif name == "platform":
             conditions.append(col(Lead.platform) == value)
@@ -116,7 +116,10 @@ async def provide_lead_filter(
     owner_id: QueryId = None,
     unassigned: FromQuery[bool | None] = None,
     watch_id: QueryId = None,
-    campaign_id: Annotated[int | None, QueryParameter(ge=1, le=MAX_ID, description="Alias of watch_id")] = None,
+    campaign_id: Annotated[
+        int | None,
+        QueryParameter(ge=1, le=MAX_ID, description="Deprecated alias of watch_id", schema_extra={"deprecated": True}),
+    ] = None,
     platform: Annotated[str | None, QueryParameter(max_length=20)] = None,
     score_min: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
     score_max: Annotated[float | None, QueryParameter(ge=0, le=100)] = None,
@@ -132,7 +135,7 @@ async def provide_lead_filter(
         stage=stage,
         owner_id=owner_id,
         unassigned=unassigned,
-        campaign_ids=frozenset(c for c in (watch_id, campaign_id) if c is not None),
+        watch_ids=frozenset(w for w in (watch_id, campaign_id) if w is not None),
         platform=platform,
         score_min=score_min,
         score_max=score_max,

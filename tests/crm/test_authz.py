@@ -219,6 +219,8 @@ READ_ONLY_FOR_REP_A = [
     ("DELETE", "/api/v1/organisations/{other_org}", None),
     ("POST", "/api/v1/watches", {"name": "mine", "keywords": ["x"]}),
     ("POST", "/api/v1/watches/{watch_id}/mentions/import", None),
+    ("PATCH", "/api/v1/watches/{watch_id}", {"active": False}),
+    ("DELETE", "/api/v1/watches/{watch_id}", None),
     ("PATCH", "/api/v1/campaigns/{watch_id}", {"active": False}),
     ("DELETE", "/api/v1/campaigns/{watch_id}", None),
     ("POST", "/api/v1/pipelines", {"name": "p", "stages": [{"key": "new", "name": "New"}]}),

@@ -139,7 +139,7 @@ async def test_the_compiled_statement_on_asyncpg_reads_the_same_pages_as_sqlalch
     since = utcnow() - timedelta(hours=1)
     filter_sets: list[dict[str, Any]] = [
         {},
-        {"stage": "new", "campaign_ids": frozenset({floor.watch_id})},
+        {"stage": "new", "watch_ids": frozenset({floor.watch_id})},
         {"tags": frozenset({"shared", "own"})},
         {"score_min": 15.0, "score_max": 45.0, "updated_since": since},
         {"unassigned": True, "platform": None},

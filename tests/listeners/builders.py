@@ -58,7 +58,7 @@ async def campaign_on_pipeline(
     )
     assert pipeline.status_code == 201, pipeline.text
     campaign = await client.post(
-        "/api/v1/campaigns",
+        "/api/v1/watches",
         json={"name": name, "keywords": ["crm"], "pipeline_id": pipeline.json()["id"]},
         headers=caller.headers,
     )
