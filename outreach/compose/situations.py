@@ -143,6 +143,7 @@ _PRICE = _either(
 )
 # A link's query string is no question mark ("youtu.be/x?a"); some recorded tweets have a space after "://".
 _URL = re.compile(r"(?:https?://|www\.)\s?\S+", re.I)
+_ALNUM = re.compile(r"[^\W_]")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[!?])(?=[A-ZÀ-Þ¿¡])|\n+")
 
 
@@ -164,7 +165,7 @@ def fold(text: str) -> tuple[str, list[int] | None]:
 def sentences(text: str) -> list[str]:
     """The text's sentences, whitespace-flattened; a "?" or "!" ends one even without a space after it."""
     found = (" ".join(part.split()) for part in _SENTENCE_END.split(text))
-    return [s for s in found if any(ch.isalnum() for ch in s)]
+    return [s for s in found if _ALNUM.search(s)]
 
 
 def _cue(kind: str, pattern: re.Pattern[str], sentence: str, folded: str, where: list[int] | None) -> Cue | None:
