@@ -124,8 +124,9 @@ def _read(path: Path, fmt: str, stream: io.TextIOBase) -> Iterator[RawMention | 
 def import_file(path: Path, watch_name: str, fmt: str, batch_size: int, as_json: bool) -> None:
     """Import mentions from a JSONL or CSV file; safe to re-run (known mentions are skipped).
 
-    --json prints the report as one object: stored, duplicates, reposts, matched, new_leads, quarantined,
-    suppressed, batches, scored (in this process) and queued (for the worker)."""
+    --json prints the report as one object: received, stored, duplicates, reposts, matched, new_leads,
+    quarantined, quarantine_reasons ({reason: count}), suppressed, batches, scored (in this process) and queued
+    (for the worker)."""
     settings = load_settings()
 
     async def run() -> tuple[IngestReport, int]:
@@ -155,7 +156,7 @@ def import_file(path: Path, watch_name: str, fmt: str, batch_size: int, as_json:
     if as_json:
         scored_here = report.scored + pending if not settings.redis_url else report.scored
         queued = pending if settings.redis_url else 0
-        click.echo(json.dumps({**dataclasses.asdict(report), "scored": scored_here, "queued": queued}))
+        click.echo(json.dumps({**report.counts(), "scored": scored_here, "queued": queued}))
         return
     _echo_report(report)
     if not settings.redis_url:

@@ -1,5 +1,6 @@
 """arq jobs for listening: `schedule_polls` (cron, every minute) enqueues `poll_watch` for each active watch and
 platform whose poll interval has elapsed, with a job id per watch, platform and time slot so it runs once per slot.
+A poll hands each page to the one intake path, which enqueues the page's scoring and analysis jobs after commit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from crm.db import session_scope
 from crm.models import ListenerCursor, Watch, utcnow
 from crm.queue import enqueue
 from crm.settings import Settings
-from listeners.ingest import enqueue_scoring
 from listeners.platforms import REGISTRY
 from listeners.polling import PollReport, connector_name, poll
 
@@ -32,12 +32,8 @@ async def poll_watch(ctx: dict[str, Any], watch_id: int, platform: str) -> dict[
     lock = f"{settings.queue_name}:poll-lock:{watch_id}:{platform}"
     if not await redis.set(lock, "1", nx=True, ex=LOCK_SECONDS):
         return PollReport(watch_id, platform, skipped="another poll of this watch and platform is running").as_dict()
-
-    async def score(lead_ids: list[int]) -> None:
-        await enqueue_scoring(redis, lead_ids)
-
     try:
-        report = await poll(ctx["sessionmaker"], ctx["http"], settings, watch_id, platform, on_new_leads=score)
+        report = await poll(ctx["sessionmaker"], ctx["http"], settings, watch_id, platform, queue=redis)
     finally:
         await redis.delete(lock)
     return report.as_dict()

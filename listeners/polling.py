@@ -1,5 +1,6 @@
-"""Poll one watch on one platform: per source, read the cursor, fetch pages, and save each page's mentions and the
-advanced cursor in one transaction; commit, then hand the new lead ids to scoring.
+"""Poll one watch on one platform: per source, read the cursor, fetch pages, and hand each page to
+`ingest_batch`, which saves its mentions and the advanced cursor in one transaction, commits, then enqueues the
+follow-up jobs (scoring, analysis).
 
 A crash between pages loses nothing and repeats nothing: the cursor only ever describes committed pages.
 """
@@ -9,11 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 import structlog
+from arq.connections import ArqRedis
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
@@ -23,14 +25,14 @@ from crm.db import SessionMaker, session_scope
 from crm.models import ListenerCursor, Mention, PlatformAccount, QuarantinedPayload, Watch, utcnow
 from crm.settings import Settings
 from listeners.base import RawMention
+from listeners.ingest import IngestReport, ingest_batch
 from listeners.platforms import get_client
 from listeners.platforms.connector import Connector, Item, Page
 from listeners.platforms.http import BadResponse, NotConfigured, PlatformError, PlatformHttp, RateLimited, RetryPolicy
-from listeners.store import save_mentions
 
 log = structlog.get_logger(__name__)
 CURSOR = ListenerCursor.__table__  # type: ignore[attr-defined]
-OnNewLeads = Callable[[list[int]], Awaitable[None]]
+QUARANTINED_RESPONSE = "the platform's response could not be read"
 
 
 @dataclass
@@ -39,17 +41,43 @@ class PollReport:
     platform: str
     sources: int = 0
     pages: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    quarantined: int = 0
     erased: int = 0
     requests: int = 0
-    new_leads: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: str = ""
+    intake: IngestReport = field(default_factory=IngestReport)  # the pages' batches, added up
+
+    @property
+    def stored(self) -> int:
+        return self.intake.stored
+
+    @property
+    def duplicates(self) -> int:
+        return self.intake.duplicates
+
+    @property
+    def quarantined(self) -> int:
+        return self.intake.quarantined
+
+    @property
+    def new_leads(self) -> list[int]:
+        return self.intake.lead_ids
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "watch_id": self.watch_id,
+            "platform": self.platform,
+            "sources": self.sources,
+            "pages": self.pages,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "erased": self.erased,
+            "requests": self.requests,
+            "new_leads": list(self.new_leads),
+            "errors": list(self.errors),
+            "skipped": self.skipped,
+        }
 
 
 def connector_name(platform: str, settings: Settings) -> str:
@@ -157,14 +185,22 @@ SQLITE_LOCKED_RETRIES = 5
 
 
 async def _save_page(
-    sessionmaker: SessionMaker, watch_id: int, connector: Connector, source: str, page: Page, report: PollReport
-) -> list[int]:
+    sessionmaker: SessionMaker,
+    queue: ArqRedis | None,
+    watch_id: int,
+    connector: Connector,
+    source: str,
+    page: Page,
+    report: PollReport,
+) -> None:
     if not connector.settings.is_sqlite:
-        return await _save_page_now(sessionmaker, watch_id, connector, source, page, report)
+        await _save_page_now(sessionmaker, queue, watch_id, connector, source, page, report)
+        return
     async with _sqlite_writes:
         for attempt in range(SQLITE_LOCKED_RETRIES):
             try:
-                return await _save_page_now(sessionmaker, watch_id, connector, source, page, report)
+                await _save_page_now(sessionmaker, queue, watch_id, connector, source, page, report)
+                return
             except OperationalError as exc:
                 # Other jobs (scoring) write too; the page rolled back whole, so saving it again is safe.
                 if "locked" not in str(exc) or attempt == SQLITE_LOCKED_RETRIES - 1:
@@ -174,28 +210,47 @@ async def _save_page(
 
 
 async def _save_page_now(
-    sessionmaker: SessionMaker, watch_id: int, connector: Connector, source: str, page: Page, report: PollReport
-) -> list[int]:
+    sessionmaker: SessionMaker,
+    queue: ArqRedis | None,
+    watch_id: int,
+    connector: Connector,
+    source: str,
+    page: Page,
+    report: PollReport,
+) -> None:
+    erased = 0
+
+    async def with_cursor(session: AsyncSession) -> None:
+        nonlocal erased
+        erased = await erase_deleted(session, connector.platform, page.deleted)
+        # Same transaction, after the mentions: the cursor can never run ahead of what was stored.
+        await write_cursor(session, watch_id, connector.name, source, page.cursor, page.state)
+
     async with session_scope(sessionmaker) as session:
         watch = await session.get(Watch, watch_id)
         if watch is None:
             raise NotConfigured(f"watch {watch_id} was deleted during the poll")
         items = await key_authors_by_did(session, page.items)
-        result = await save_mentions(session, watch, items, source=connector.name, settings=connector.settings)
-        report.erased += await erase_deleted(session, connector.platform, page.deleted)
-        # Same transaction, after the mentions: the cursor can never run ahead of what was stored.
-        await write_cursor(session, watch_id, connector.name, source, page.cursor, page.state)
+        batch = await ingest_batch(
+            session,
+            watch,
+            items,
+            source=connector.name,
+            queue=queue,
+            settings=connector.settings,
+            before_commit=with_cursor,
+        )
     report.pages += 1
-    report.stored += len(result.new_mentions)
-    report.duplicates += result.duplicates
-    report.quarantined += result.quarantined
-    report.new_leads.extend(result.new_leads)
-    return list(result.new_leads)
+    report.erased += erased
+    report.intake.add(batch)
 
 
-async def _quarantine_body(sessionmaker: SessionMaker, watch_id: int, source: str, exc: BadResponse) -> None:
+async def _quarantine_body(
+    sessionmaker: SessionMaker, watch_id: int, source: str, exc: BadResponse, report: PollReport
+) -> None:
     async with session_scope(sessionmaker) as session:
         session.add(QuarantinedPayload(source=source[:40], watch_id=watch_id, reason=str(exc), body=exc.body))
+    report.intake.quarantine(QUARANTINED_RESPONSE)
 
 
 async def poll(
@@ -205,10 +260,12 @@ async def poll(
     watch_id: int,
     platform: str,
     *,
-    on_new_leads: OnNewLeads | None = None,
+    queue: ArqRedis | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> PollReport:
-    """One poll of a watch on a platform; platform trouble is reported, never raised, so the job ends cleanly."""
+    """One poll of a watch on a platform; platform trouble is reported, never raised, so the job ends cleanly.
+
+    Each page's follow-up jobs go to `queue` once the page is committed; with none (tests, previews), none are."""
     report = PollReport(watch_id, platform)
     async with session_scope(sessionmaker) as session:
         watch = await session.get(Watch, watch_id)
@@ -234,9 +291,7 @@ async def poll(
         try:
             async with aclosing(connector.pages(watch, source, cursor, state)) as stream:
                 async for page in stream:
-                    new_leads = await _save_page(sessionmaker, watch_id, connector, source, page, report)
-                    if new_leads and on_new_leads is not None:
-                        await on_new_leads(new_leads)  # after the commit: the job must find the rows
+                    await _save_page(sessionmaker, queue, watch_id, connector, source, page, report)
                     # Live pages (a stream bounded by time or events) do not count; a finished walk may go on to one.
                     pages += 0 if page.live else 1
                     if pages >= settings.listener_max_pages and not page.done and not page.live:
@@ -247,8 +302,7 @@ async def poll(
         except BadResponse as exc:
             report.errors.append(str(exc))
             if exc.body:
-                await _quarantine_body(sessionmaker, watch_id, connector.name, exc)
-                report.quarantined += 1
+                await _quarantine_body(sessionmaker, watch_id, connector.name, exc, report)
         except PlatformError as exc:
             report.errors.append(str(exc))
     report.requests = connector.http.requests

@@ -24,7 +24,7 @@ from crm.http.deps import AppSettings, DbSession, Queue
 from crm.models import Watch
 from crm.queue import job_key
 from listeners.base import PayloadError, RawMention
-from listeners.ingest import enqueue_analysis, enqueue_scoring
+from listeners.ingest import ingest_batch
 from listeners.intake import (
     LONE_SURROGATE,
     SURROGATE_ESCAPE,
@@ -34,7 +34,6 @@ from listeners.intake import (
     mention_from_record,
 )
 from listeners.schemas import MentionImportReport
-from listeners.store import save_mentions
 
 MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 TOLERANCE_SECONDS = 300
@@ -128,17 +127,11 @@ class MentionWebhookController(Controller):
             raise Conflict("this request was already received")
         watch = await _watch(session, watch_id)
         try:
-            result = await save_mentions(session, watch, records_of(body), source="webhook", settings=settings)
-            await session.commit()  # commit, then enqueue: the jobs must find the rows
+            report = await ingest_batch(
+                session, watch, records_of(body), source="webhook", queue=queue, settings=settings
+            )
         except BaseException:
-            await queue.delete(nonce)  # nothing was stored: let the sender retry the same request
+            # Let the sender retry the same request: if the batch did commit, the retry stores nothing twice.
+            await queue.delete(nonce)
             raise
-        await enqueue_scoring(queue, result.new_leads)
-        await enqueue_analysis(queue, result.new_mentions)
-        return MentionImportReport(
-            stored=len(result.new_mentions),
-            duplicates=result.duplicates,
-            matched=result.matched,
-            new_leads=len(result.new_leads),
-            quarantined=result.quarantined,
-        )
+        return report.public()

@@ -19,6 +19,8 @@ from crm.models import (
 )
 from listeners.base import Author
 from listeners.bulk_insert import BulkInsert, codec_for, json_text
+from listeners.ingest import REFUSED_BY_STORE, ingest_batch
+from listeners.intake import Rejected
 from listeners.store import MENTION, save_mentions
 from tests.listeners.builders import make_watch, mention
 
@@ -161,3 +163,29 @@ async def test_a_naive_author_timestamp_is_refused_for_that_row_only(session: As
     assert result.quarantined == 1 and len(result.new_mentions) == 1
     contacts = (await session.exec(select(Contact))).all()
     assert len(contacts) == 1  # the refused row left no half-made author behind
+
+
+async def test_one_batch_reports_what_it_received_stored_skipped_and_why_it_quarantined(session: AsyncSession) -> None:
+    watch = await make_watch(session)
+    await session.commit()
+    items = [
+        mention("r-1"),
+        mention("r-1"),  # the same post twice in one batch
+        Rejected(2, "text is missing", '{"id": "r-2"}'),
+        mention("x" * 201, "crm for a small team?"),  # an id past the store's own limit
+        mention("r-4", "nothing to match here"),
+    ]
+    report = await ingest_batch(session, watch, items, source="file", queue=None)
+    assert (report.received, report.stored, report.duplicates, report.matched) == (5, 2, 1, 1)
+    assert (report.new_leads, report.batches, report.quarantined) == (1, 1, 2)
+    assert report.quarantine_reasons == {"text is missing": 1, REFUSED_BY_STORE: 1}
+    [lead_id] = report.lead_ids
+    assert (await session.exec(select(Lead.id))).all() == [lead_id]
+    assert report.public().model_dump() == {
+        "stored": 2,
+        "duplicates": 1,
+        "matched": 1,
+        "new_leads": 1,
+        "quarantined": 2,
+        "suppressed": 0,
+    }

@@ -238,8 +238,10 @@ async def test_the_poll_job_runs_in_the_worker_and_its_new_leads_get_scored(
     async with session_scope(make_sessionmaker(engine)) as session:
         leads = (await session.exec(select(Lead).where(col(Lead.watch_id) == watch_id))).all()
         mentions = (await session.exec(select(func.count()).select_from(Mention))).one()
+        unanalysed = (await session.exec(select(func.count()).where(col(Mention.sentiment).is_(None)))).one()
     assert leads and all(lead.score is not None for lead in leads)
-    assert completed == 1 + len(leads) and mentions == len(recorded_hits())
+    # The poll, a scoring job per new lead and the one page's analysis job.
+    assert completed == 1 + len(leads) + 1 and mentions == len(recorded_hits()) and unanalysed == 0
 
 
 def test_due_polls_picks_active_configured_platforms_whose_interval_elapsed(settings: Settings) -> None:
