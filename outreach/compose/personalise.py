@@ -59,6 +59,8 @@ _PLACEHOLDERS = re.compile(
     r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\s*\w[\w.]*\s*\}|\[\s*(?:first|last|full)?\s*name\s*\]|%[A-Z_]{2,}%",
     re.I,
 )
+# What is left of a broken template tag ("{{ name }" or a lone "%}").
+_STRAY_DELIMITERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
 _EMPTY_PAIRS = re.compile(
     r"\(\s*\)|\[\s*\]|\"\s*\"|\u201c\s*\u201d|\u201e\s*\u201c|\u00ab\s*\u00bb|\u2018\s*\u2019|(?<!\w)'\s*'(?!\w)"
 )
@@ -200,12 +202,12 @@ def _trim_ends(clause: str) -> str:
     while words and words[0].casefold().strip(",.!:;") in _OPENERS:
         words.pop(0)
     clause = " ".join(words).strip(_TRAILING_PUNCTUATION)
-    # A bracket or quote left open by the cut goes with it.
+    # A bracket or quote left open by the cut goes with it (as a space, so "0[0" does not become one word).
     for opening, closing in ("()", "[]", "\u201c\u201d", "\u00ab\u00bb"):
         if clause.count(opening) != clause.count(closing):
-            clause = clause.replace(opening, "").replace(closing, "")
+            clause = clause.replace(opening, " ").replace(closing, " ")
     if clause.count('"') % 2:
-        clause = clause.replace('"', "")
+        clause = clause.replace('"', " ")
     return " ".join(clause.split())
 
 
@@ -245,6 +247,16 @@ def _clause(sentence: str, phrase: str, limit: int) -> str:
             return _trim_ends("".join(pieces[first : last + 1]))
 
 
+def _clean_clause(clause: str) -> str:
+    """Spacing and punctuation tidied, then the ends trimmed again: each can expose work for the other."""
+    for _ in range(5):
+        previous = clause
+        clause = _trim_ends(_tidy_line(_EMPTY_PAIRS.sub(" ", clause)))
+        if clause == previous:
+            break
+    return clause
+
+
 def _continue_sentence(clause: str, text: str, keep_capitals: Iterable[str]) -> str:
     """Lower-case the clause's first letter when it is an ordinary capitalised word, so it reads on from ours;
     "I", acronyms, names we know and words the person capitalises mid-sentence (names) keep their capital."""
@@ -279,7 +291,7 @@ def point_raised(
     candidates = [cue.sentence] if cue else [s for s in sentences(cleaned) if len(s.split()) >= 3]
     for sentence in candidates:
         phrase = "" if cue is None or cue.phrase == cue.sentence else cue.phrase
-        clause = _tidy_line(_clause(_without_edges(sentence), phrase, limit))
+        clause = _clean_clause(_clause(_without_edges(sentence), phrase, limit))
         if len(clause.split()) >= 2 or (clause and cue is not None):
             return _continue_sentence(clause, cleaned, keep_capitals) if continues else clause
     return ""
@@ -369,10 +381,10 @@ def tidy(text: str) -> str:
     brackets or quotes, one space between words and none before punctuation or inside brackets, no run of clause
     marks (", ," or ", ."), no line opening with punctuation ("Hi ," becomes "Hi,"), no draft ending on a comma,
     colon or open bracket, at most one blank line in a row. Applying it twice changes nothing."""
-    text = _DID.sub("", _PLACEHOLDERS.sub("", text))
+    text = _STRAY_DELIMITERS.sub("", _DID.sub("", _PLACEHOLDERS.sub("", text)))
     for _ in range(5):  # removing one empty pair can empty the one around it: ("")
         previous = text
-        text = _EMPTY_PAIRS.sub("", text)
+        text = _EMPTY_PAIRS.sub(" ", text)
         text = "\n".join(_tidy_line(line) for line in text.splitlines())
         text = _TRAILING_OPENERS.sub("", re.sub(r"\n{3,}", "\n\n", text).strip())
         if text == previous:
