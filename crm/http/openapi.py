@@ -8,6 +8,7 @@ that read their body themselves (CSV and JSONL imports, the signed mention webho
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Litestar, Request
@@ -29,7 +30,6 @@ from litestar.routes import HTTPRoute
 from pydantic import ConfigDict
 from sqlmodel import SQLModel
 
-from crm.access.idempotency import MAX_KEY_LENGTH, serves
 from crm.http.problems import PROBLEM_JSON
 
 DOCS_ASSETS = "/static/swagger-ui"  # crm/static/swagger-ui: swagger-ui-dist from npm, with its LICENSE and NOTICE
@@ -91,16 +91,19 @@ def _spec(description: str) -> ResponseSpec:
     )
 
 
-IDEMPOTENCY_KEY = Parameter(
-    name="Idempotency-Key",
-    param_in=ParamType.HEADER,
-    required=False,
-    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=MAX_KEY_LENGTH),
-    description=(
-        "Any unique string (a UUID): a retry with the same key and body replays the first response instead of "
-        "running the request again; the same key with another body is 422, while the first is running 409."
-    ),
-)
+def idempotency_key(max_length: int) -> Parameter:
+    return Parameter(
+        name="Idempotency-Key",
+        param_in=ParamType.HEADER,
+        required=False,
+        schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=max_length),
+        description=(
+            "Any unique string (a UUID): a retry with the same key and body replays the first response instead of "
+            "running the request again; the same key with another body is 422, while the first is running 409."
+        ),
+    )
+
+
 REPLAYED = OpenAPIHeader(
     schema=Schema(type=OpenAPIType.STRING, enum=["true"]),
     description="Present when this response is a replay of an earlier request with the same Idempotency-Key",
@@ -115,7 +118,7 @@ def _string_headers(response: Any) -> None:
                 header.schema = Schema(type=OpenAPIType.STRING)
 
 
-def operation_class(idempotent: bool, raw_body: tuple[str, str] | None) -> type[Operation]:
+def operation_class(idempotency_key: Parameter | None, raw_body: tuple[str, str] | None) -> type[Operation]:
     """An Operation that completes itself as it is built: the handler's signature cannot say these things."""
 
     class Documented(Operation):
@@ -123,10 +126,10 @@ def operation_class(idempotent: bool, raw_body: tuple[str, str] | None) -> type[
             super().__init__(**fields)
             for status, response in (self.responses or {}).items():
                 _string_headers(response)
-                if idempotent and isinstance(response, OpenAPIResponse) and not status.startswith("5"):
+                if idempotency_key is not None and isinstance(response, OpenAPIResponse) and not status.startswith("5"):
                     response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED}
-            if idempotent:
-                self.parameters = [*(self.parameters or []), IDEMPOTENCY_KEY]
+            if idempotency_key is not None:
+                self.parameters = [*(self.parameters or []), idempotency_key]
             if raw_body is not None and self.request_body is None:
                 media_type, description = raw_body
                 self.request_body = RequestBody(
@@ -142,9 +145,14 @@ def _unauthenticated(handler: HTTPRouteHandler) -> bool:
     return all(not requirement for requirement in handler.resolve_security() or [{"default": []}])
 
 
-def document_problems(app: Litestar) -> None:
+def document_problems(app: Litestar, *, idempotent: Callable[[str, str], bool], idempotency_key_length: int) -> None:
     """Add the problem responses to every route handler that does not declare its own for that status, and the
-    idempotency headers, header schemas and raw request bodies (see the module docstring)."""
+    idempotency headers, header schemas and raw request bodies (see the module docstring).
+
+    `idempotent(method, path)` and the key length come from the idempotency middleware (crm.access.idempotency),
+    passed in by the app so that this plumbing does not depend on access.
+    """
+    key = idempotency_key(idempotency_key_length)
     for route in app.routes:
         if not isinstance(route, HTTPRoute):
             continue
@@ -153,8 +161,9 @@ def document_problems(app: Litestar) -> None:
                 continue
             # The middleware needs a caller to scope keys to: an operation without security (the signed webhook)
             # never reaches it, one that serves POST and other methods gets the header on all (none do today).
-            idempotent = "POST" in handler.http_methods and serves("POST", route.path) and not _unauthenticated(handler)
-            handler.operation_class = operation_class(idempotent, handler.opt.get("raw_body"))
+            documented = "POST" in handler.http_methods and idempotent("POST", route.path)
+            serves_key = documented and not _unauthenticated(handler)
+            handler.operation_class = operation_class(key if serves_key else None, handler.opt.get("raw_body"))
             wanted = dict(COMMON)
             if handler.http_methods & {"POST", "PUT", "PATCH", "DELETE"}:
                 wanted.update(WRITES)

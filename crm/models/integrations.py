@@ -13,7 +13,7 @@ from crm.models.base import json_field, ts_field
 
 
 class ChangeLog(SQLModel, table=True):
-    """One row per committed change of a lead or contact; `id` order is commit order (see crm.integrations.sync)."""
+    """One row per committed change of a lead or contact; `id` order is commit order (see crm.leads.sync_api)."""
 
     __tablename__ = "change_log"
     id: int | None = Field(default=None, primary_key=True)

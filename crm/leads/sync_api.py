@@ -1,5 +1,8 @@
 """Incremental sync (`GET /api/v1/sync`): changes to leads and contacts in change-log order, deletions as tombstones.
 
+A door of the feature layer, like the lead list it reuses: it reads crm.integrations.changelog, whose rows the Session
+hooks write at commit.
+
 A consumer starts with `updated_since` (or from the beginning), applies each item (upsert `data`, or delete on
 a tombstone), stores `next_cursor`, and asks again with it; replaying a page with the same cursor is harmless.
 Each item carries the row's state at read time, so several changes to one row in a page collapse to the last.
