@@ -10,7 +10,7 @@ INTERRUPTED = 130  # 128 + SIGINT, what shells report for a job stopped with Ctr
 
 def main() -> None:
     try:
-        from crm.cli import cli
+        from crm.cli import cli  # inside the try: a Ctrl-C while the CLI's modules import ends as "interrupted"
 
         cli(prog_name="crm")
     except KeyboardInterrupt:

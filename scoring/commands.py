@@ -12,8 +12,12 @@ from typing import Any, TypeVar
 
 import click
 
+from crm.access import audit
+from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.ops.cli_errors import UserError, friendly, load_settings
+from crm.ops.preflight import check_database
 from crm.ops.progress import task
+from scoring.baseline import VERSION as BASELINE_VERSION
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -26,9 +30,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 
 
 def _with_session(work: Callable[[Any, Any], Awaitable[T]]) -> T:
-
-    from crm.db import make_engine, make_sessionmaker, session_scope
-
     settings = load_settings()
 
     async def run() -> T:
@@ -95,6 +96,7 @@ def train_command(
     """Train the warm-lead model and print metrics on a held-out split.
 
     --json prints one object: version, n_train, seconds, out and the held-out metrics."""
+    # scikit-learn and pandas (seconds): only for the commands that train, not for `crm --help`.
     from scoring.dataset import load_labelled
     from scoring.lifecycle import train_and_save
 
@@ -125,6 +127,7 @@ def train_command(
 def _evaluate(
     model_dir: Path, data: tuple[Path, ...], text_column: str, label_column: str
 ) -> tuple[Any, Any, dict[str, Any]]:
+    # scikit-learn and pandas (seconds): only for the commands that evaluate.
     from scoring import artifacts
     from scoring.dataset import load_labelled
     from scoring.evaluate import metrics
@@ -170,7 +173,7 @@ def report_command(
     """Write calibration, ROC, PR and histogram PNGs and report.md for a model on labelled data.
 
     Prints one written path per line; --json prints {metrics, files}."""
-    from scoring.report import write_report
+    from scoring.report import write_report  # matplotlib and scikit-learn (seconds): only for `crm scoring report`
 
     labels, probs, measured = _evaluate(model_dir, data, text_column, label_column)
     with task("drawing the report"):
@@ -187,7 +190,7 @@ def report_command(
 @friendly_scoring
 def list_command(as_json: bool) -> None:
     """Every registered warm-lead model version with its status and metrics (--json: a list, [] when none)."""
-    from scoring import registry
+    from scoring import registry  # the registry loads artifacts, so scikit-learn (seconds): only when asked
 
     async def work(session: Any, settings: Any) -> list[dict[str, Any]]:
         return [registry.describe(r) for r in await registry.versions(session)]
@@ -206,6 +209,7 @@ def list_command(as_json: bool) -> None:
 
 
 async def _rescore(session: Any) -> int:
+    # scikit-learn (seconds), which the commands that rescore have loaded already.
     from scoring.registry import ModelCache
     from scoring.service import open_lead_ids, score_lead
 
@@ -223,7 +227,7 @@ async def _rescore(session: Any) -> int:
 @friendly_scoring
 def register_command(model_dir: Path, do_promote: bool) -> None:
     """Copy a trained model folder into the registry (CRM_MODEL_DIR) as a candidate."""
-    from scoring import artifacts, registry
+    from scoring import artifacts, registry  # scikit-learn (seconds): only for the commands that handle models
 
     meta = artifacts.read_meta(model_dir)
     artifacts.load(model_dir)  # refuse a damaged or foreign artifact before recording it
@@ -260,11 +264,9 @@ def install_default(do_promote: bool) -> None:
 @friendly_scoring
 def promote_command(version: str, rescore: bool) -> None:
     """Make VERSION the active warm-lead model (the previous one is retired)."""
-    from scoring import registry
+    from scoring import registry  # scikit-learn (seconds): only for the commands that handle models
 
     async def work(session: Any, settings: Any) -> str:
-        from crm.access import audit
-
         previous = await registry.active(session)
         row = await registry.promote(session, version)
         audit.record(
@@ -286,11 +288,9 @@ def promote_command(version: str, rescore: bool) -> None:
 @friendly_scoring
 def rollback_command(rescore: bool) -> None:
     """Retire the active model and re-activate the previously active one (or fall back to the baseline)."""
-    from scoring import registry
+    from scoring import registry  # scikit-learn (seconds): only for the commands that handle models
 
     async def work(session: Any, settings: Any) -> str:
-        from crm.access import audit
-
         current = await registry.active(session)
         previous = await registry.rollback(session)
         if current is not None:
@@ -320,9 +320,7 @@ def rollback_command(rescore: bool) -> None:
 def rescore_command(unscored: bool, as_json: bool) -> None:
     """Score open leads now, in this process, with the active model (or the baseline); repairs a database whose
     leads were never scored. --json prints {scored, which, model}."""
-    from crm.db import make_engine, make_sessionmaker, session_scope
-    from crm.ops.preflight import check_database
-    from scoring.baseline import VERSION as BASELINE_VERSION
+    # scikit-learn (seconds): only for the commands that score.
     from scoring.registry import ModelCache
     from scoring.service import SCORE_BATCH, active_model, open_lead_ids, score_leads, unscored_lead_ids
 
@@ -362,7 +360,7 @@ def rescore_command(unscored: bool, as_json: bool) -> None:
 @friendly_scoring
 def authenticity_command(data_dir: Path | None, as_json: bool) -> None:
     """ROC-AUC of the influencer authenticity check on the labelled bot (Gilani 2017) and fake (InstaFake) sets."""
-    from scoring.influencer_eval import evaluate_authenticity
+    from scoring.influencer_eval import evaluate_authenticity  # scikit-learn (seconds): only for this evaluation
 
     result = evaluate_authenticity(data_dir)
     click.echo(json.dumps(result) if as_json else "\n".join(f"{k:28} {v}" for k, v in result.items()))

@@ -9,8 +9,10 @@ from typing import Any, TypeVar, overload
 
 import click
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm.errors import WarmlineError
+from crm.ops.preflight import PreflightError
 from crm.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,10 +35,6 @@ def friendly(func: F | None = None, *, also: tuple[type[Exception], ...] = ()) -
     def decorate(command: F) -> F:
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            from sqlalchemy.exc import SQLAlchemyError
-
-            from crm.ops.preflight import PreflightError
-
             expected: tuple[type[Exception], ...] = (PreflightError, WarmlineError, *also)
             try:
                 return command(*args, **kwargs)

