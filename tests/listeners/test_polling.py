@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -10,7 +11,7 @@ from sqlmodel import col, func, select
 
 from crm.db import make_sessionmaker, session_scope
 from crm.models import Lead, ListenerCursor, Mention, QuarantinedPayload, Watch
-from crm.queue import create_queue
+from crm.queue import create_queue, enqueue
 from crm.settings import Settings
 from crm.worker import create_worker, startup
 from listeners.jobs import cron_jobs, due_polls, poll_watch, schedule_polls
@@ -215,8 +216,6 @@ async def test_the_poll_job_runs_in_the_worker_and_its_new_leads_get_scored(
 
     queue = await create_queue(configured)
     try:
-        from crm.queue import enqueue
-
         await enqueue(
             queue, "poll_watch", job_id=f"poll:{watch_id}:hackernews:test", watch_id=watch_id, platform="hackernews"
         )
@@ -245,8 +244,6 @@ async def test_the_poll_job_runs_in_the_worker_and_its_new_leads_get_scored(
 
 
 def test_due_polls_picks_active_configured_platforms_whose_interval_elapsed(settings: Settings) -> None:
-    from datetime import UTC, datetime, timedelta
-
     now = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
     fresh = Watch(id=1, name="a", platforms=["hackernews", "x", "nowhere"], poll_interval_seconds=300)
     stale = Watch(id=2, name="b", platforms=["hackernews"], poll_interval_seconds=300)
@@ -257,8 +254,6 @@ def test_due_polls_picks_active_configured_platforms_whose_interval_elapsed(sett
 
 
 def test_a_watch_without_platforms_is_polled_on_every_configured_platform_once(settings: Settings) -> None:
-    from datetime import UTC, datetime
-
     now = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
     anywhere = Watch(id=3, name="c", platforms=[], poll_interval_seconds=300)
     both = Watch(id=4, name="d", platforms=["bluesky", "jetstream"], poll_interval_seconds=300)
