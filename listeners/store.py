@@ -2,10 +2,15 @@
 
 Per batch: match and normalise in Python, then about a dozen set-wise statements (a few indexed SELECTs and
 driver-level executemany INSERTs of tuples built once, see `bulk_insert`): find or create authors and their
-contacts, insert mentions (once per platform + external id; reposts linked to the first copy by content hash),
-record the watch matches, open leads. New rows get their ids without reading them back (`run_with_ids`). Bad
-payloads go to quarantine with the reason; a batch the database refuses is retried row by row, so one bad row
-never costs the others. Flushes, never commits: the caller commits, then enqueues scoring for `new_leads`.
+contacts (`listeners.authors`), insert mentions (once per platform + external id; reposts linked to the first copy
+by content hash), record the watch matches, open leads. New rows get their ids without reading them back
+(`run_with_ids`). Bad payloads go to quarantine with the reason (`listeners.mention_checks`); a batch the database
+refuses is retried row by row, so one bad row never costs the others. Flushes, never commits: the caller commits,
+then enqueues scoring for `new_leads`.
+
+The rules are their owners': how a lead opens, is announced and routed (crm.leads.opening), who is suppressed
+(crm.contacts.privacy), when reach is snapshotted (scoring.growth), what the sync log records
+(crm.integrations.changelog); this module only writes the rows they describe.
 """
 
 from __future__ import annotations

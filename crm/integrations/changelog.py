@@ -7,8 +7,9 @@ after taking one transaction-scoped lock (PostgreSQL `pg_advisory_xact_lock`; SQ
 so ids are handed out in commit order and a reader that has seen id N has seen every change numbered below N. No
 time lag is needed; the cost is that committing writers of leads/contacts queue for a few milliseconds.
 
-Writers need no code: Session events record every ORM insert/update/delete of Lead and Contact (soft deletes
-become `delete`). Core bulk statements bypass the ORM, so their callers call `record_change` for each row.
+Writers need no code: Session hooks (installed by crm.integrations.hooks) record every ORM insert/update/delete of
+Lead and Contact (soft deletes become `delete`). Core bulk statements bypass the ORM, so their callers note their
+rows with `record_changes`, the function the hooks note through too.
 """
 
 from __future__ import annotations
@@ -66,6 +67,8 @@ def _became_deleted(obj: Any) -> bool:
     return bool(history.added) and history.added[0] is not None and not (history.deleted and history.deleted[0])
 
 
+# The hooks below listen from import, as before; crm.integrations.hooks.install registers the same functions
+# (skipping any already listening), so these decorators can go once every composition root calls it.
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, _flush_context: Any) -> None:
     for obj in session.new:

@@ -1,6 +1,7 @@
 """Webhook outbox: `emit` writes an event row in the caller's transaction, so an event exists iff its change commits.
 
-lead.created and lead.assigned are noticed by Session events on every Lead flush (whatever code made the change);
+lead.created and lead.assigned are noticed on every Lead flush (whatever code made the change) by the Session hooks
+below, which crm.integrations.hooks installs; bulk writers that bypass the ORM build the same payloads here;
 the other events are emitted by the code that knows the details (move_lead, mark_sent, record_reply, the mention
 store). Payloads carry ids and states, not personal data: receivers fetch details through the API, and erasure
 has nothing to chase in delivered payloads. crm.integrations.webhooks fans the rows out to subscriptions after commit.
@@ -27,6 +28,7 @@ EVENT_TYPES = (
     "mention.matched",
 )
 _NOTICED = "warmline.webhook_events"
+_EVENT = WebhookEvent.__table__  # type: ignore[attr-defined]
 
 
 def emit(session: AsyncSession | Session, event_type: str, payload: dict[str, Any]) -> None:
@@ -92,6 +94,8 @@ def lead_assigned_payload(lead: LeadFields, previous_owner_id: int | None) -> di
     return {**lead_payload(lead), "previous_owner_id": previous_owner_id}
 
 
+# The hooks below listen from import, as before; crm.integrations.hooks.install registers the same functions
+# (skipping any already listening), so these decorators can go once every composition root calls it.
 @event.listens_for(Session, "after_flush")
 def _notice(session: Session, _flush_context: Any) -> None:
     # Objects cannot be added during a flush, so what is noticed here is written at commit (below).
@@ -113,8 +117,14 @@ def _notice(session: Session, _flush_context: Any) -> None:
 def _write(session: Session) -> None:
     if session.new or session.dirty or session.deleted:
         session.flush()
-    for event_type, payload in session.info.pop(_NOTICED, []):
-        emit(session, event_type, payload)
+    noticed = session.info.pop(_NOTICED, [])
+    if noticed:
+        # One statement for them all: the ORM would insert them one by one on SQLite to read each id back, so a
+        # batch of routed leads would cost a statement per lead. Nothing reads these rows in this transaction.
+        now = utcnow()
+        session.connection().execute(
+            sa.insert(_EVENT), [{"type": kind, "payload": payload, "created_at": now} for kind, payload in noticed]
+        )
 
 
 @event.listens_for(Session, "after_soft_rollback")

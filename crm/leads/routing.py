@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import audit
 from crm.http.etags import touch
-from crm.models import Lead, Role, RoutingRule, User
+from crm.models import AuditEvent, Lead, Role, RoutingRule, User
+
+_AUDIT = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 async def assign(
@@ -25,21 +28,21 @@ async def assign(
 ) -> bool:
     """Set the lead's owner and write the `lead.assigned` audit row; False when nothing changed."""
     changed = _set_owner(session, lead, owner_id, actor=actor, actor_user_id=actor_user_id, reason=reason)
-    if changed:
+    if changed is not None:
         await session.flush()
-    return changed
+    return changed is not None
 
 
 def _set_owner(
     session: AsyncSession, lead: Lead, owner_id: int | None, *, actor: str, actor_user_id: int | None, reason: str
-) -> bool:
+) -> AuditEvent | None:
     previous = lead.owner_id
     if previous == owner_id:
-        return False
+        return None
     lead.owner_id = owner_id
     touch(lead)
     session.add(lead)
-    audit.record(
+    return audit.record(
         session,
         "lead.assigned",
         actor=actor,
@@ -48,7 +51,15 @@ def _set_owner(
         object_id=lead.id,
         detail={"from": previous, "to": owner_id, "reason": reason},
     )
-    return True
+
+
+async def _write_together(session: AsyncSession, rows: list[AuditEvent]) -> None:
+    """Insert audit rows (as audit.record built them) in one statement: the ORM would insert them one by one on
+    SQLite to read each id back, and nothing here needs the ids."""
+    for row in rows:
+        session.expunge(row)
+    connection = await session.connection()
+    await connection.execute(sa.insert(_AUDIT), [row.model_dump(exclude={"id"}) for row in rows])
 
 
 def _matches(rule: RoutingRule, lead: Lead) -> bool:
@@ -111,6 +122,7 @@ async def _route_with(
     session: AsyncSession, rules: list[RoutingRule], leads: Sequence[Lead], actor: str
 ) -> dict[int, int]:
     routed: dict[int, int] = {}
+    audited: list[AuditEvent] = []
     rotation = _Rotation(session)
     for lead in leads:
         for rule in rules:
@@ -119,10 +131,16 @@ async def _route_with(
             owner_id = rule.user_id if rule.user_id is not None else await rotation.next(rule)
             if owner_id is None:
                 continue
-            _set_owner(session, lead, owner_id, actor=actor, actor_user_id=None, reason=f"routing rule {rule.name!r}")
+            row = _set_owner(
+                session, lead, owner_id, actor=actor, actor_user_id=None, reason=f"routing rule {rule.name!r}"
+            )
+            if row is not None:
+                audited.append(row)
             if lead.id is not None:
                 routed[lead.id] = owner_id
             break
+    if audited:
+        await _write_together(session, audited)
     if routed:
         await session.flush()
     return routed

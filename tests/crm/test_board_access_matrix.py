@@ -19,10 +19,11 @@ from sqlmodel import col, select
 from crm.access.auth import create_api_key, create_user
 from crm.app import create_app
 from crm.db import make_sessionmaker, session_scope
+from crm.leads.opening import open_lead
 from crm.models import Contact, Lead, Message, Role, Team, User
 from crm.pipeline import default_pipeline
 from crm.settings import Settings
-from outreach.service import create_draft
+from outreach.drafts import create_draft
 
 PASSWORD = "matrix-test-password"
 ROLES = (Role.ADMIN, Role.MARKETER, Role.SALES_REP, Role.READ_ONLY)
@@ -146,13 +147,16 @@ async def build_world(engine: AsyncEngine, settings: Settings, routes: list[tupl
                         session.add(contact)
                         await session.flush()
                         assert contact.id is not None and pipeline.id is not None
-                        lead = Lead(
-                            contact_id=contact.id,
+                        lead = await open_lead(
+                            session,
+                            contact.id,
+                            None,
                             pipeline_id=pipeline.id,
                             owner_id=owner_id,
                             platform="x",
-                            score=scores[len(world.all_leads) % len(scores)],
+                            actor="matrix setup",
                         )
+                        lead.score = scores[len(world.all_leads) % len(scores)]
                         session.add(lead)
                         await session.flush()
                         assert lead.id is not None

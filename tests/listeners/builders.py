@@ -4,7 +4,8 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.models import Watch
+from crm.leads.opening import open_lead
+from crm.models import Contact, Lead, Watch
 from listeners.base import Author, RawMention
 
 COMPETITORS = [{"name": "Salesforce", "aliases": ["sfdc"], "handles": ["@salesforce"]}]
@@ -17,6 +18,20 @@ async def make_watch(session: AsyncSession, **overrides: Any) -> Watch:
     session.add(watch)
     await session.flush()
     return watch
+
+
+async def make_lead(
+    session: AsyncSession, contact_id: int | None = None, watch_id: int | None = None, **fields: Any
+) -> Lead:
+    """A lead opened the way every door opens one (crm.leads.opening), for a new contact unless one is given;
+    `fields` are open_lead's (pipeline_id, platform, first_mention_id, owner_id, ...)."""
+    if contact_id is None:
+        contact = Contact(display_name=fields.pop("display_name", "Ada"))
+        session.add(contact)
+        await session.flush()
+        assert contact.id is not None
+        contact_id = contact.id
+    return await open_lead(session, contact_id, watch_id, **fields)
 
 
 def mention(

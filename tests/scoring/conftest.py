@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.leads.opening import open_lead
 from crm.models import Contact, Lead, Mention, MentionMatch, Pipeline, PlatformAccount, Watch
 from scoring import artifacts
 from scoring.lifecycle import train_and_save
@@ -71,12 +72,9 @@ async def make_lead(
     await session.flush()
     assert mention.id is not None and watch.id is not None and contact.id is not None and pipeline.id is not None
     session.add(MentionMatch(mention_id=mention.id, watch_id=watch.id, matched_competitors=competitors or []))
-    lead = Lead(
-        contact_id=contact.id, watch_id=watch.id, pipeline_id=pipeline.id, first_mention_id=mention.id, platform="file"
+    return await open_lead(
+        session, contact.id, watch.id, pipeline_id=pipeline.id, first_mention_id=mention.id, platform="file"
     )
-    session.add(lead)
-    await session.flush()
-    return lead
 
 
 def load(path: Path) -> Any:
