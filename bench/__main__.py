@@ -12,9 +12,11 @@ from pathlib import Path
 import bench
 from bench.data import MissingData
 from bench.report import write_report
+from crm.integrations.hooks import install as install_session_hooks
 
 
 def main(argv: list[str]) -> int:
+    install_session_hooks()  # the benchmarks write as the app and worker do: change log and outbox included
     names = argv or sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
     sections: dict[str, str] = {}
     for name in names:

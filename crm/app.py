@@ -24,11 +24,10 @@ from litestar.template.config import TemplateConfig
 from crm import __version__
 from crm.access.audit_api import AuditController
 from crm.access.auth_api import AuthController
-from crm.access.idempotency import idempotency_middleware
+from crm.access.current_user import provide_user
+from crm.access.idempotency import MAX_KEY_LENGTH, idempotency_middleware, serves
 from crm.access.users_api import ApiKeyController, RoutingRuleController, TeamController, UserController
-from crm.activity_api import ActivityController
 from crm.board.pages import BoardController
-from crm.campaigns_api import CampaignController
 from crm.contacts.api import ContactController, OrganisationController
 from crm.contacts.csv_api import CsvController
 from crm.contacts.privacy_api import PrivacyController
@@ -38,7 +37,6 @@ from crm.http.deps import (
     provide_queue,
     provide_session,
     provide_settings,
-    provide_user,
     request_id_middleware,
 )
 from crm.http.health import HealthController
@@ -48,19 +46,20 @@ from crm.http.problems import EXCEPTION_HANDLERS, middleware_refusals
 from crm.http.ratelimit import rate_limit_headers_middleware
 from crm.http.request_body import JsonRequest
 from crm.http.security_headers import add_security_headers
-from crm.integrations.sync import SyncController
+from crm.integrations.hooks import install as install_session_hooks
 from crm.integrations.webhooks_api import WebhookController
 from crm.leads.api import LeadController, TagController
 from crm.leads.pipelines_api import PipelineController
 from crm.leads.records_api import NoteController, TaskController
+from crm.leads.sync_api import SyncController
 from crm.ops.logs import configure_logging
 from crm.queue import create_queue
 from crm.settings import Settings, get_settings
-from listeners.api import MentionImportController, WatchController
+from listeners.api import CampaignController, MentionController, MentionImportController, WatchController
 from listeners.webhook import MentionWebhookController
 from outreach.api import OutreachController
 from outreach.board import OutreachBoardController
-from scoring.api import ModelController, ScoringController
+from scoring.api import ModelController, ScoreController, ScoringController
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -69,6 +68,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings)
+    install_session_hooks()
     secret = settings.secret_key.get_secret_value().encode()
     # Web sessions are signed+encrypted cookies; SameSite=strict keeps them off cross-site requests.
     web_sessions = CookieBackendConfig(
@@ -103,7 +103,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             LeadController,
             TagController,
             AuthController,
-            ActivityController,
             UserController,
             TeamController,
             ApiKeyController,
@@ -111,10 +110,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ContactController,
             OrganisationController,
             PipelineController,
-            CampaignController,
             NoteController,
             TaskController,
             WatchController,
+            CampaignController,
+            MentionController,
             MentionImportController,
             MentionWebhookController,
             OutreachController,
@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CsvController,
             ModelController,
             ScoringController,
+            ScoreController,
             create_static_files_router(path="/static", directories=[STATIC_DIR], include_in_schema=False),
         ],
         lifespan=[lifespan],
@@ -181,5 +182,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=settings.debug,
         logging_config=None,
     )
-    document_problems(app)
+    document_problems(app, idempotent=serves, idempotency_key_length=MAX_KEY_LENGTH)
     return app

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from crm.access.auth import create_api_key, create_user, hash_password, verify_password
 from crm.db import make_engine, make_sessionmaker, session_scope
+from crm.integrations.hooks import install as install_session_hooks
 from crm.models import Role, User
 from crm.ops.progress import task, track
 from crm.queue import create_queue, enqueue
@@ -124,7 +125,7 @@ async def _wait_until_up(client: httpx.AsyncClient, timeout: float = 20.0) -> No
 
 
 async def _load(client: httpx.AsyncClient, echo: Callable[[str], Any], threshold: int) -> None:
-    watches = (await client.get("/api/v1/watches")).json()
+    watches = (await client.get("/api/v1/watches", params={"limit": 200})).json()["items"]
     watch = next((w for w in watches if w["name"] == DEMO_WATCH["name"]), None)
     if watch is None:
         watch = (await client.post("/api/v1/watches", json=DEMO_WATCH)).raise_for_status().json()
@@ -164,7 +165,7 @@ async def _poll_replay(
     settings: Settings, client: httpx.AsyncClient, replay: ReplayServer, echo: Callable[[str], Any]
 ) -> None:
     """One poll of each connector through the worker, against the local replay of recorded public posts."""
-    watches = (await client.get("/api/v1/watches")).json()
+    watches = (await client.get("/api/v1/watches", params={"limit": 200})).json()["items"]
     # A data dir from an older demo may hold this watch with fewer platforms or keywords: use a definition that matches.
     same = [w for w in watches if w["name"].startswith(REPLAY_WATCH["name"])]
     watch = next((w for w in same if all(w[k] == REPLAY_WATCH[k] for k in ("keywords", "platforms"))), None)
@@ -232,6 +233,7 @@ async def run_demo(
     echo: Callable[[str], Any],
     log_file: Path | None = None,
 ) -> None:
+    install_session_hooks()  # the demo's own sessions (credentials, the replay poll) write through the hooks too
     credentials = await _demo_credentials(settings)
     async with ReplayServer() as replay:
         # The worker's connectors read the local replay of recorded posts instead of the live platforms.

@@ -9,6 +9,7 @@ import httpx
 from arq.worker import Worker, func
 
 from crm.db import make_engine, make_sessionmaker
+from crm.integrations.hooks import install as install_session_hooks
 from crm.integrations.webhooks import CRON_JOBS as WEBHOOK_CRON_JOBS
 from crm.integrations.webhooks import DELIVER_JOB, deliver_webhook, run_dispatcher
 from crm.ops.logs import configure_logging
@@ -32,6 +33,7 @@ FUNCTIONS += LISTENER_FUNCTIONS
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
+    install_session_hooks()
     ctx["engine"] = make_engine(settings)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["http"] = httpx.AsyncClient(timeout=httpx.Timeout(20.0, connect=5.0), follow_redirects=False)

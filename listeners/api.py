@@ -23,8 +23,8 @@ from crm.http.etags import check_if_match, etag, soft_delete, touch
 from crm.http.paging import keyset, page_of, parse_sort
 from crm.leads.api import ETAG_HEADER, IfMatch
 from crm.models import Mention, MentionMatch, Pipeline, User, Watch
-from crm.queue import enqueue
 from crm.schemas import PageCursor, PageLimit, PathId, QueryId
+from listeners.ingest import ingest_batch
 from listeners.intake import read_jsonl
 from listeners.matching import WatchMatcher
 from listeners.preview import preview
@@ -41,7 +41,6 @@ from listeners.schemas import (
     WatchPublic,
     WatchUpdate,
 )
-from listeners.store import save_mentions
 
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
 PREVIEW_FIELDS = ("keywords", "query", "competitors", "excluded_terms", "excluded_authors", "languages", "platforms")
@@ -233,18 +232,8 @@ class MentionImportController(Controller):
             raise InvalidInput(f"import bodies are limited to {MAX_IMPORT_BYTES} bytes")
         # Lines are decoded one by one, so a line that is not UTF-8 is quarantined and the rest still imported.
         items = (item for _, item in read_jsonl(io.BytesIO(body)))
-        result = await save_mentions(session, watch, items, source="api", settings=settings)
-        await session.commit()  # commit, then enqueue: the job must find the rows
-        for lead_id in result.new_leads:
-            await enqueue(queue, "score_lead", job_id=f"score:lead:{lead_id}:initial", lead_id=lead_id)
-        return MentionImportReport(
-            stored=len(result.new_mentions),
-            duplicates=result.duplicates,
-            matched=result.matched,
-            new_leads=len(result.new_leads),
-            quarantined=result.quarantined,
-            suppressed=result.suppressed,
-        )
+        report = await ingest_batch(session, watch, items, source="api", queue=queue, settings=settings)
+        return report.public()
 
 
 class MentionController(Controller):

@@ -46,7 +46,7 @@ async def test_a_mention_walks_from_import_to_a_replied_lead(
     again = await client.post(f"/api/v1/watches/{watch['id']}/mentions/import", content=line(), headers=h)
     assert again.json()["stored"] == 0 and again.json()["duplicates"] == 1
 
-    assert await run_jobs() == 1
+    assert await run_jobs() == 2  # score_lead and analyse_mentions for the batch
     leads = (await client.get("/api/v1/leads", headers=h)).json()["items"]
     assert len(leads) == 1
     lead = leads[0]

@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -67,10 +66,8 @@ def _became_deleted(obj: Any) -> bool:
     return bool(history.added) and history.added[0] is not None and not (history.deleted and history.deleted[0])
 
 
-# The hooks below listen from import, as before; crm.integrations.hooks.install registers the same functions
-# (skipping any already listening), so these decorators can go once every composition root calls it.
-@event.listens_for(Session, "after_flush")
-def _collect(session: Session, _flush_context: Any) -> None:
+# Session hooks: registered by crm.integrations.hooks.install (a composition root calls it), never on import.
+def collect_changes(session: Session, _flush_context: Any) -> None:
     for obj in session.new:
         entity = TRACKED.get(type(obj))
         if entity is not None:
@@ -85,8 +82,7 @@ def _collect(session: Session, _flush_context: Any) -> None:
             record_changes(session, entity, (obj.id,), "delete")
 
 
-@event.listens_for(Session, "before_commit")
-def _write(session: Session) -> None:
+def write_changes(session: Session) -> None:
     if session.info.get(_PENDING) is None and not (session.new or session.dirty or session.deleted):
         return
     session.flush()  # so the changes still waiting in the session are collected too
@@ -125,7 +121,6 @@ _BULK_INSERT = sa.text(
 )
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, previous_transaction: Any) -> None:
+def forget_changes(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)

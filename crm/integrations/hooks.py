@@ -17,12 +17,12 @@ from crm.integrations import changelog, outbox
 
 # In this order: the change log's before_commit flushes what is still pending before the outbox writes its events.
 HOOKS: tuple[tuple[str, Callable[..., Any]], ...] = (
-    ("after_flush", changelog._collect),
-    ("before_commit", changelog._write),
-    ("after_soft_rollback", changelog._forget),
-    ("after_flush", outbox._notice),
-    ("before_commit", outbox._write),
-    ("after_soft_rollback", outbox._forget),
+    ("after_flush", changelog.collect_changes),
+    ("before_commit", changelog.write_changes),
+    ("after_soft_rollback", changelog.forget_changes),
+    ("after_flush", outbox.notice_lead_events),
+    ("before_commit", outbox.write_lead_events),
+    ("after_soft_rollback", outbox.forget_lead_events),
 )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -94,10 +93,8 @@ def lead_assigned_payload(lead: LeadFields, previous_owner_id: int | None) -> di
     return {**lead_payload(lead), "previous_owner_id": previous_owner_id}
 
 
-# The hooks below listen from import, as before; crm.integrations.hooks.install registers the same functions
-# (skipping any already listening), so these decorators can go once every composition root calls it.
-@event.listens_for(Session, "after_flush")
-def _notice(session: Session, _flush_context: Any) -> None:
+# Session hooks: registered by crm.integrations.hooks.install (a composition root calls it), never on import.
+def notice_lead_events(session: Session, _flush_context: Any) -> None:
     # Objects cannot be added during a flush, so what is noticed here is written at commit (below).
     noticed: list[tuple[str, dict[str, Any]]] | None = None
     for obj in session.new:
@@ -113,8 +110,7 @@ def _notice(session: Session, _flush_context: Any) -> None:
                 noticed.append(("lead.assigned", lead_assigned_payload(obj, previous)))
 
 
-@event.listens_for(Session, "before_commit")
-def _write(session: Session) -> None:
+def write_lead_events(session: Session) -> None:
     if session.new or session.dirty or session.deleted:
         session.flush()
     noticed = session.info.pop(_NOTICED, [])
@@ -127,7 +123,6 @@ def _write(session: Session) -> None:
         )
 
 
-@event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, previous_transaction: Any) -> None:
+def forget_lead_events(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_NOTICED, None)

@@ -106,12 +106,11 @@ async def test_jobs_travel_through_redis_as_json(
     redis = Redis.from_url(settings.redis_url)
     try:
         keys = [k async for k in redis.scan_iter(match=f"arq:job:{settings.queue_name}:*")]
-        assert len(keys) == 1
-        payload = json.loads(await redis.get(keys[0]))
-        assert payload["f"] == "score_lead"
-        assert "lead_id" in payload["k"]
+        payloads = {payload["f"]: payload["k"] for payload in [json.loads(await redis.get(k)) for k in keys]}
+        assert payloads.keys() == {"score_lead", "analyse_mentions"}
+        assert "lead_id" in payloads["score_lead"] and payloads["analyse_mentions"]["mention_ids"]
     finally:
         await redis.aclose()
-    assert await run_jobs() == 1
+    assert await run_jobs() == 2
     lead = (await client.get("/api/v1/leads", headers=admin.headers)).json()["items"][0]
     assert lead["score"] is not None

@@ -314,7 +314,7 @@ async def test_the_timeline_and_feeds_show_mentions_and_scores(
         '"created_at": "2026-11-20T09:12:00Z", "url": "https://example.org/m-1", "author": {"handle": "ana"}}'
     )
     await client.post(f"/api/v1/watches/{watch['id']}/mentions/import", content=line, headers=h)
-    assert await run_jobs() == 1
+    assert await run_jobs() == 2  # score_lead and analyse_mentions
     lead = (await client.get("/api/v1/leads", headers=h)).json()["items"][0]
     kinds = {item["kind"] for item in (await client.get(f"/api/v1/leads/{lead['id']}/timeline", headers=h)).json()}
     assert {"mention", "score"} <= kinds
