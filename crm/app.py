@@ -55,7 +55,13 @@ from crm.leads.sync_api import SyncController
 from crm.ops.logs import configure_logging
 from crm.queue import create_queue
 from crm.settings import Settings, get_settings
-from listeners.api import CampaignController, MentionController, MentionImportController, WatchController
+from listeners.api import (
+    CampaignController,
+    LeadMentionController,
+    MentionController,
+    MentionImportController,
+    WatchController,
+)
 from listeners.webhook import MentionWebhookController
 from outreach.api import OutreachController
 from outreach.board import OutreachBoardController
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WatchController,
             CampaignController,
             MentionController,
+            LeadMentionController,
             MentionImportController,
             MentionWebhookController,
             OutreachController,

@@ -85,7 +85,9 @@ Scope = Literal["read", "write"]
 class LeadCreate(SQLModel):
     contact_id: Id
     watch_id: Id | None = Field(default=None, description="The watch this lead belongs to.")
-    pipeline_id: Id | None = Field(default=None, description="Defaults to the default pipeline.")
+    pipeline_id: Id | None = Field(
+        default=None, description="Defaults to the watch's pipeline, else the default pipeline."
+    )
     owner_id: Id | None = None
     platform: str | None = Field(default=None, min_length=1, max_length=20, schema_extra={"pattern": r"^[a-z0-9_]+$"})
     external_id: str | None = Field(default=None, min_length=1, max_length=200, schema_extra={"pattern": r"^[^\x00]+$"})
@@ -123,19 +125,6 @@ class LeadScorePublic(SQLModel):
     score: float
     reasons: list[str]
     created_at: datetime
-
-
-class MentionSummary(SQLModel):
-    """A mention as listed under its lead (`/api/v1/leads/{id}/mentions`); the mention routes themselves
-    (listeners.api) answer with listeners.schemas.MentionPublic, which crm cannot import."""
-
-    id: int
-    platform: str
-    external_id: str
-    text: str
-    url: str
-    posted_at: datetime | None
-    score: float | None
 
 
 class TimelineItem(SQLModel):

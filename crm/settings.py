@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         default=25, ge=0, description="DMs a rep may send or have drafted in any 24 hours; 0 turns the cap off."
     )
     recipient_cooldown_days: int = Field(
-        default=7, ge=0, description="Days before an unanswered person may get a DM from another campaign; 0 = off."
+        default=7, ge=0, description="Days before an unanswered person may get a DM from another watch; 0 = off."
     )
     product_name: str = Field(
         default="", max_length=80, description="What drafts say you work on; empty: 'a tool in this space'."

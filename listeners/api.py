@@ -16,12 +16,20 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from crm.access.policy import mention_scope, readable_mention, readable_watch, require_watch_write, writable_watch
+from crm.access.policy import (
+    mention_scope,
+    readable_lead,
+    readable_mention,
+    readable_watch,
+    require_watch_write,
+    writable_watch,
+)
 from crm.errors import InvalidInput
 from crm.http.deps import AppSettings, CurrentUser, DbSession, Queue
 from crm.http.etags import check_if_match, etag, soft_delete, touch
 from crm.http.paging import keyset, page_of, parse_sort
 from crm.leads.api import ETAG_HEADER, IfMatch
+from crm.leads.records import lead_mentions_query
 from crm.models import Mention, MentionMatch, Pipeline, User, Watch
 from crm.schemas import PageCursor, PageLimit, PathId, QueryId
 from listeners.ingest import ingest_batch
@@ -47,7 +55,7 @@ PREVIEW_FIELDS = ("keywords", "query", "competitors", "excluded_terms", "exclude
 BY_ID = parse_sort("id", {"id": ("int", False)})
 NEWEST = parse_sort("-id", {"id": ("int", False)})
 # Fields a PATCH may set to null; for the others null means "leave as it is".
-NULLABLE = ("pipeline_id", "owner_id")
+NULLABLE = ("pipeline_id", "owner_id", "offer")
 
 
 def compile_watch(**fields: Any) -> WatchMatcher:
@@ -270,3 +278,24 @@ class MentionController(Controller):
     @get("/{mention_id:int}", summary="One mention")
     async def get_mention(self, session: DbSession, user: CurrentUser, mention_id: FromPath[int]) -> MentionPublic:
         return MentionPublic.model_validate(await readable_mention(session, user, mention_id))
+
+
+class LeadMentionController(Controller):
+    """The mentions behind one lead, in the same shape as every other mention route."""
+
+    path = "/api/v1/leads/{lead_id:int}/mentions"
+    tags = ["mentions"]
+
+    @get("/", summary="The mentions behind a lead, newest first")
+    async def lead_mentions(
+        self,
+        session: DbSession,
+        user: CurrentUser,
+        lead_id: PathId,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+    ) -> list[MentionPublic]:
+        lead = await readable_lead(session, user, lead_id)
+        rows = await session.exec(
+            lead_mentions_query(lead).order_by(col(Mention.posted_at).desc(), col(Mention.id).desc()).limit(limit)
+        )
+        return [MentionPublic.model_validate(m) for m in rows]

@@ -259,7 +259,7 @@ class RoutingRuleController(Controller):
             await _user_or_404(session, data.user_id)
         await _check_team(session, data.team_id)
         if data.watch_id is not None and await session.get(Watch, data.watch_id) is None:
-            raise InvalidInput(f"campaign {data.watch_id} does not exist")
+            raise InvalidInput(f"watch {data.watch_id} does not exist")
         rule = RoutingRule.model_validate(data)
         session.add(rule)
         await session.flush()

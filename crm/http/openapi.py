@@ -130,6 +130,10 @@ def operation_class(idempotency_key: Parameter | None, raw_body: tuple[str, str]
                     response.headers = {**(response.headers or {}), "Idempotent-Replayed": REPLAYED}
             if idempotency_key is not None:
                 self.parameters = [*(self.parameters or []), idempotency_key]
+            for parameter in self.parameters or []:
+                # A query alias kept for old consumers says so on its schema; the parameter itself must say it too.
+                if isinstance(parameter, Parameter) and getattr(parameter.schema, "deprecated", False):
+                    parameter.deprecated = True
             if raw_body is not None and self.request_body is None:
                 media_type, description = raw_body
                 self.request_body = RequestBody(

@@ -21,7 +21,7 @@ from crm.http.paging import decode_cursor, encode_cursor, parse_cursor, parse_so
 from crm.leads.filters import LeadFilter, provide_lead_filter
 from crm.leads.listing import LEAD_SORTS, read_lead_page
 from crm.leads.opening import lead_opening, open_lead
-from crm.leads.records import lead_mentions_query, set_lead_tags, tags_of, timeline
+from crm.leads.records import set_lead_tags, tags_of, timeline
 from crm.leads.routing import assign
 from crm.models import (
     Contact,
@@ -43,7 +43,6 @@ from crm.schemas import (
     LeadScorePublic,
     LeadUpdate,
     LeadUpsert,
-    MentionSummary,
     PathId,
     StageChangePublic,
     StageMove,
@@ -111,7 +110,7 @@ async def new_lead(session: AsyncSession, user: User, data: LeadCreate | LeadUps
     require_lead_creator(user)
     await check_references(session, user, data.contact_id, data.watch_id)
     await check_assignment(session, user, data.owner_id)
-    opening = await lead_opening(session, getattr(data, "pipeline_id", None))
+    opening = await lead_opening(session, getattr(data, "pipeline_id", None), data.watch_id)
     clash = await session.exec(
         select(Lead.id).where(Lead.contact_id == data.contact_id, Lead.watch_id == data.watch_id)
     )
@@ -318,20 +317,6 @@ class LeadController(Controller):
             .order_by(col(LeadScore.created_at).desc(), col(LeadScore.id).desc())
         )
         return [LeadScorePublic.model_validate(r) for r in rows]
-
-    @get("/{lead_id:int}/mentions", summary="The mentions behind a lead, newest first")
-    async def lead_mentions(
-        self,
-        session: DbSession,
-        user: CurrentUser,
-        lead_id: PathId,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-    ) -> list[MentionSummary]:
-        lead = await readable_lead(session, user, lead_id)
-        rows = await session.exec(
-            lead_mentions_query(lead).order_by(col(Mention.posted_at).desc(), col(Mention.id).desc()).limit(limit)
-        )
-        return [MentionSummary.model_validate(m) for m in rows]
 
 
 class TagController(Controller):

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from crm.integrations.changelog import record_changes
 from crm.integrations.outbox import lead_created_payload
 from crm.leads.routing import assign, assign_new_lead, route_new_leads
-from crm.models import Lead
+from crm.models import Lead, Watch
 from crm.pipeline import default_pipeline, opening_stage
 
 
@@ -31,8 +31,12 @@ class Opening:
     stage: str
 
 
-async def lead_opening(session: AsyncSession, pipeline_id: int | None = None) -> Opening:
-    """The pipeline (the one given, else the default) and its first open stage; InvalidInput when it has none."""
+async def lead_opening(session: AsyncSession, pipeline_id: int | None = None, watch_id: int | None = None) -> Opening:
+    """The pipeline (the one given, else the watch's, else the default) and its first open stage; InvalidInput when
+    it has none. A lead made through the API thus starts where the same person found by the watch would."""
+    if pipeline_id is None and watch_id is not None:
+        watch = await session.get(Watch, watch_id)
+        pipeline_id = watch.pipeline_id if watch is not None else None
     if pipeline_id is None:
         pipeline_id = (await default_pipeline(session)).id
         assert pipeline_id is not None
@@ -55,10 +59,10 @@ async def open_lead(
 ) -> Lead:
     """Insert a new lead and give it its owner: `owner_id` when chosen (audited as `actor`), else routing's.
 
-    `opening` (from `lead_opening`) when the caller already has it, else `pipeline_id` picks the pipeline. The
+    `opening` (from `lead_opening`) when the caller already has it, else `pipeline_id`, else the watch's pipeline. The
     caller checks that the contact has no lead in this watch yet.
     """
-    opening = opening or await lead_opening(session, pipeline_id)
+    opening = opening or await lead_opening(session, pipeline_id, watch_id)
     lead = Lead(
         contact_id=contact_id,
         watch_id=watch_id,

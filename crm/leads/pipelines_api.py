@@ -132,9 +132,9 @@ class PipelineController(Controller):
         pipeline = await _pipeline(session, pipeline_id)
         require_admin(user, "pipelines")
         check_if_match(if_match, "pipeline", pipeline)
-        used_by_campaign = (await session.exec(select(Watch.id).where(Watch.pipeline_id == pipeline_id))).first()
-        if pipeline.is_default or used_by_campaign is not None or await _leads_in(session, pipeline_id):
-            raise Conflict("the default pipeline, or one still used by leads or campaigns, cannot be deleted")
+        used_by_watch = (await session.exec(select(Watch.id).where(Watch.pipeline_id == pipeline_id))).first()
+        if pipeline.is_default or used_by_watch is not None or await _leads_in(session, pipeline_id):
+            raise Conflict("the default pipeline, or one still used by leads or watches, cannot be deleted")
         soft_delete(pipeline)
         session.add(pipeline)
 

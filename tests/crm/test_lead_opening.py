@@ -120,3 +120,28 @@ async def test_a_lead_for_a_watch_that_does_not_exist_is_refused_naming_the_watc
     assert (await client.post("/api/v1/leads", json=twice, headers=admin.headers)).status_code == 201
     clash = await client.post("/api/v1/leads", json=twice, headers=admin.headers)
     assert clash.status_code == 409 and "already has a lead in this watch" in clash.json()["detail"]
+
+
+async def test_a_lead_created_through_the_api_for_a_watch_opens_in_the_watchs_pipeline(
+    client: AsyncTestClient[Any], admin: Caller
+) -> None:
+    h = admin.headers
+    pipeline = (
+        await client.post(
+            "/api/v1/pipelines",
+            json={
+                "name": "Partners",
+                "stages": [{"key": "scouted", "name": "Scouted"}, {"key": "won", "name": "Won", "is_won": True}],
+            },
+            headers=h,
+        )
+    ).json()
+    watch = (
+        await client.post(
+            "/api/v1/watches", json={"name": "partners", "keywords": ["crm"], "pipeline_id": pipeline["id"]}, headers=h
+        )
+    ).json()
+    contact = (await client.post("/api/v1/contacts", json={"display_name": "Ana"}, headers=h)).json()
+    lead = await client.post("/api/v1/leads", json={"contact_id": contact["id"], "watch_id": watch["id"]}, headers=h)
+    assert lead.status_code == 201, lead.text
+    assert lead.json()["pipeline_id"] == pipeline["id"] and lead.json()["stage"] == "scouted"

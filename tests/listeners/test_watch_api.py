@@ -113,4 +113,4 @@ async def test_campaigns_is_a_deprecated_alias_of_watches_in_the_api_document(
     assert len(aliased) == 5 and all(op["deprecated"] for op in aliased)
     assert not any(op.get("deprecated") for op in paths["/api/v1/watches"].values())
     [alias] = [p for p in paths["/api/v1/leads"]["get"]["parameters"] if p["name"] == "campaign_id"]
-    assert alias["schema"]["deprecated"] is True
+    assert alias["schema"]["deprecated"] is True and alias["deprecated"] is True
