@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +56,36 @@ class Settings(BaseSettings):
     recipient_cooldown_days: int = Field(
         default=7, ge=0, description="Days before an unanswered person may get a DM from another watch; 0 = off."
     )
+    # ---------------------------------------------------------------- the outreach policy (outreach.policy)
+    outreach_paused: bool = Field(
+        default=False, description="Refuse every draft, approval and send (an emergency stop for the workspace)."
+    )
+    marketing_requires_consent: bool = Field(
+        default=False,
+        description="Marketing DMs and e-mails only to people with a live consent record (consent, contract or "
+        "contact-initiated).",
+    )
+    platform_dm_rules: bool = Field(
+        default=True,
+        description="Follow each platform's DM terms (X first contact, open DMs, no DMs on Hacker News, LinkedIn "
+        "by hand only); off only for a sandbox that never reaches real people.",
+    )
+    meta_message_window_hours: int = Field(
+        default=24, ge=1, le=24, description="Meta platforms: a DM only this long after the person last wrote."
+    )
+    one_first_dm_until_answered: bool = Field(
+        default=False,
+        description="A person who has not answered one cold DM gets no cold DM from another watch, even after the "
+        "cooldown.",
+    )
+    quiet_hours: str = Field(
+        default="",
+        pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description="No sends between these local times of the recipient, e.g. 21:00-08:00; empty = off.",
+    )
+    workspace_time_zone: str = Field(
+        default="UTC", description="IANA zone for quiet hours when the recipient's own zone is not known."
+    )
     product_name: str = Field(
         default="", max_length=80, description="What drafts say you work on; empty: 'a tool in this space'."
     )
@@ -83,6 +114,15 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
             raise ValueError("CRM_DATABASE_URL must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("workspace_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("CRM_WORKSPACE_TIME_ZONE must be an IANA time zone such as Europe/Berlin") from exc
         return value
 
     @field_validator("redis_url")

@@ -14,7 +14,7 @@ from crm.settings import Settings
 from outreach.channels.base import ChannelLimits, Delivery
 from outreach.compose.drafting import dm_char_limit
 from outreach.conversations import UNSENT
-from outreach.send_policy import ensure_may_send
+from outreach.send_policy import SERVICE_TEMPLATES, ensure_may_send
 from outreach.sending import record_sent
 
 
@@ -54,6 +54,15 @@ async def mark_sent(
         raise Conflict(f"a {message.status} message cannot be marked sent")
     lead = await session.get(Lead, message.lead_id)
     assert lead is not None
-    await ensure_may_send(session, settings, lead, user, conversation_id=message.conversation_id, sending=True)
+    await ensure_may_send(
+        session,
+        settings,
+        lead,
+        user,
+        conversation_id=message.conversation_id,
+        stage="send",
+        channel=message.channel,
+        purpose="service" if message.template in SERVICE_TEMPLATES else "marketing",
+    )
     delivery = await ManualChannel(message.platform, external_id).send(message)
     return await record_sent(session, message, lead, user, delivery.external_id)
