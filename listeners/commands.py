@@ -31,17 +31,16 @@ from crm.settings import Settings
 from listeners.base import PayloadError, RawMention
 from listeners.ingest import (
     IngestReport,
-    enqueue_scoring,
+    InProcess,
     enqueue_unscored,
     ingest,
-    process_here,
+    ingest_batch,
     score_unscored_here,
 )
 from listeners.intake import Rejected, mention_from_body, read_csv, read_jsonl
 from listeners.matching import WatchMatcher
 from listeners.preview import preview as run_preview
 from listeners.query import QueryError
-from listeners.store import save_mentions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -360,14 +359,18 @@ async def replay(
     session: AsyncSession,
     ids: list[int] | None,
     *,
+    queue: ArqRedis | None,
+    here: InProcess | None,
+    settings: Settings,
     watch_override: Watch | None = None,
     on_done: Callable[[], None] | None = None,
-) -> tuple[int, int, list[int]]:
-    """Validate and store quarantined payloads again: (replayed, still bad, new lead ids)."""
+) -> tuple[int, int]:
+    """Validate and store quarantined payloads again, each as a batch of one through the intake every door uses
+    (suppression, commit, then the scoring and analysis jobs): (replayed, still bad)."""
     query = select(QuarantinedPayload).where(QuarantinedPayload.status == "open").order_by(col(QuarantinedPayload.id))
     if ids:
         query = query.where(col(QuarantinedPayload.id).in_(ids))
-    replayed, still_bad, leads = 0, 0, []
+    replayed, still_bad = 0, 0
     watches: dict[int, Watch] = {}
     for row in list(await session.exec(query)):
         if on_done is not None:
@@ -384,20 +387,32 @@ async def replay(
         except PayloadError as exc:
             row.reason = f"replay: {exc}"
             session.add(row)
+            await session.commit()
             still_bad += 1
             continue
-        result = await save_mentions(session, target, [item], source=f"replay:{row.source}"[:40])
-        # A payload refused again is quarantined afresh with the new reason; this one is done either way.
-        row.status = "replayed"
-        row.replayed_at = utcnow()
-        session.add(row)
-        if result.quarantined:
+
+        async def done(batch: AsyncSession, row: QuarantinedPayload = row) -> None:
+            # In the batch's transaction: the payload is replayed exactly when its mention is stored. One refused
+            # again is quarantined afresh with the new reason, so this row is done either way.
+            row.status = "replayed"
+            row.replayed_at = utcnow()
+            batch.add(row)
+
+        report = await ingest_batch(
+            session,
+            target,
+            [item],
+            source=f"replay:{row.source}"[:40],
+            queue=queue,
+            here=here,
+            settings=settings,
+            before_commit=done,
+        )
+        if report.quarantined:
             still_bad += 1
         else:
             replayed += 1
-            leads.extend(result.new_leads)
-    await session.flush()
-    return replayed, still_bad, leads
+    return replayed, still_bad
 
 
 @quarantine.command("replay")
@@ -415,18 +430,22 @@ def quarantine_replay(ids: tuple[int, ...], everything: bool, watch_name: str | 
     settings = load_settings()
 
     async def run() -> tuple[int, int]:
-        async with _database(settings) as sessionmaker, _queue(settings) as queue:
-            async with session_scope(sessionmaker) as session:
-                override = await _watch_named(session, watch_name) if watch_name else None
-                with task("replaying quarantined payloads") as tracker:
-                    replayed, still_bad, leads = await replay(
-                        session, list(ids) or None, watch_override=override, on_done=tracker.advance
-                    )
-            if queue is not None:
-                await enqueue_scoring(queue, leads)
-            else:
-                await process_here(sessionmaker, leads, [])
-            return replayed, still_bad
+        async with (
+            _database(settings) as sessionmaker,
+            _queue(settings) as queue,
+            session_scope(sessionmaker) as session,
+        ):
+            override = await _watch_named(session, watch_name) if watch_name else None
+            with task("replaying quarantined payloads") as tracker:
+                return await replay(
+                    session,
+                    list(ids) or None,
+                    queue=queue,
+                    here=None if queue is not None else InProcess(sessionmaker),
+                    settings=settings,
+                    watch_override=override,
+                    on_done=tracker.advance,
+                )
 
     replayed, still_bad = _run(run())
     if as_json:

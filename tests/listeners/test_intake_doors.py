@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.contacts.privacy import suppression_hash
 from crm.db import make_sessionmaker
-from crm.models import Mention
+from crm.models import Mention, QuarantinedPayload, Suppression, Watch
 from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.jobs import poll_watch
@@ -130,3 +131,33 @@ async def test_every_door_commits_the_batch_before_it_enqueues_the_analysis_job(
     session.expire_all()
     analysed = list(await session.exec(select(Mention)))
     assert all(m.sentiment is not None for m in analysed)
+
+
+async def test_a_replayed_quarantined_payload_goes_through_the_same_intake_suppression_and_analysis_included(
+    commits: list[Commit],
+    settings: Settings,
+    session: AsyncSession,
+    run_jobs: Callable[[], Awaitable[int]],
+) -> None:
+    assert (await crm_listen(settings, "watch", "create", "doors", "-k", "crm")).exit_code == 0
+    watch = (await session.exec(select(Watch))).one()
+    suppressed = jsonl_record("d-3", "which crm should we pick?", handle="gone")
+    session.add(Suppression(kind="handle", value_hash=suppression_hash(settings, "handle", "file:gone")))
+    session.add_all(
+        QuarantinedPayload(source="file", watch_id=watch.id, reason="unknown platform", body=json.dumps(record))
+        for record in [*RECORDS, suppressed]
+    )
+    await session.commit()
+    commits.clear()
+
+    replayed = await crm_listen(settings, "quarantine", "replay", "--all")
+    assert replayed.exit_code == 0, replayed.output
+
+    stored = list(await session.exec(select(Mention).order_by(col(Mention.id))))
+    assert [m.external_id for m in stored] == ["d-1", "d-2"]  # the suppressed author's payload is not stored
+    assert next(seen for seen in commits if seen[0] > 0) == (1, 0)  # one payload a batch, committed before its job
+    await run_jobs()
+    session.expire_all()
+    assert all(m.sentiment is not None for m in await session.exec(select(Mention)))
+    rows = list(await session.exec(select(QuarantinedPayload).order_by(col(QuarantinedPayload.id))))
+    assert [row.status for row in rows] == ["replayed", "replayed", "replayed"]

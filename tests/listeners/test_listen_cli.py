@@ -28,6 +28,7 @@ def environment(settings: Settings) -> dict[str, str]:
         "CRM_DATABASE_URL": settings.database_url,
         "CRM_REDIS_URL": settings.redis_url,
         "CRM_QUEUE_NAME": settings.queue_name,
+        "CRM_SECRET_KEY": settings.secret_key.get_secret_value(),
         "CRM_DATA_DIR": str(settings.data_dir),
         "CRM_LOG_LEVEL": "WARNING",
     }
