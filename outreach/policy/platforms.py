@@ -18,7 +18,7 @@ from crm.models import Channel, Conversation, Direction, Message
 from outreach.policy.facts import Deny, Facts
 
 META = frozenset({"facebook", "instagram", "messenger", "whatsapp"})
-NO_DMS = {"hn": "Hacker News has no private messages", "rss": "a feed has no private messages"}
+NO_DMS = {"hackernews": "Hacker News has no private messages", "rss": "a feed has no private messages"}
 OPEN_DMS_ONLY = frozenset({"bluesky"})
 PUBLIC_FIRST = "a public reply to their post is the first touch allowed here"
 
