@@ -33,9 +33,11 @@ from crm.models.leads import Lead, LeadTag, Note, Pipeline, RoutingRule, Stage, 
 from crm.models.listening import ListenerCursor, Mention, MentionMatch, QuarantinedPayload, Watch
 from crm.models.outreach import Conversation, Message
 from crm.models.scoring import LeadScore, ModelVersion
+from crm.models.sender import SENDER_PROFILE_ID, SenderProfile, SenderSignature
 
 __all__ = [
     "NAMING_CONVENTION",
+    "SENDER_PROFILE_ID",
     "AccountSnapshot",
     "ApiKey",
     "AuditEvent",
@@ -65,6 +67,8 @@ __all__ = [
     "QuarantinedPayload",
     "Role",
     "RoutingRule",
+    "SenderProfile",
+    "SenderSignature",
     "Stage",
     "StageChange",
     "Suppression",

@@ -29,6 +29,8 @@ class Watch(SQLModel, table=True):
     pipeline_id: int | None = Field(default=None, foreign_key="pipeline.id")
     active: bool = True
     poll_interval_seconds: int = 300
+    # An offer or resource worth sharing with this campaign's leads (a guide, a trial); drafts mention it when set.
+    offer: str | None = Field(default=None, sa_type=sa.Text)
     version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
     created_at: datetime = ts_field(default_now=True)
     updated_at: datetime = ts_field(default_now=True)

@@ -33,6 +33,9 @@ class Message(SQLModel, table=True):
     status: str = Field(max_length=20, index=True)
     body: str = Field(sa_type=sa.Text)
     template: str | None = Field(default=None, max_length=120)
+    # Which situation chose the built-in template ("general" when none fitted) and which of its variants was sent.
+    situation: str | None = Field(default=None, max_length=40)
+    variant: str | None = Field(default=None, max_length=40)
     external_id: str | None = Field(default=None, max_length=200)
     author_user_id: int | None = Field(default=None, foreign_key="user.id")
     classification: str | None = Field(default=None, max_length=40)

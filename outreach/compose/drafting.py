@@ -1,11 +1,11 @@
-"""Render a personalised first DM from a template and the lead's mention; never a generic blast.
+"""Render a message from a template: the built-in ones per situation (`templates/<situation>.txt.j2`, each variant
+a `{% block %}`), or a template a user sends.
 
-The built-in template (`templates/` beside this module) is ours and renders in process; a template a user sends
-is code from outside and renders in a worker process (`outreach.compose.render_pool`), bounded in time and memory.
-Either way the text is tidied (no double spaces, no space before punctuation, no empty quote) and checked against
-the platform's DM size.
+The built-in templates are ours and render in process; a template a user sends is code from outside and renders
+in a worker process (`outreach.compose.render_pool`), bounded in time and memory, and is checked against the
+platform's DM size. Which template, which variant and which fields is decided by `outreach.compose.writer`.
 
-Who the DM greets: the first word of the person's display name when it reads like a name (not a DID, a handle,
+Who a message greets: the first word of the person's display name when it reads like a name (not a DID, a handle,
 an e-mail address or a URL; emoji, honorifics and decorations are skipped); otherwise their handle without the
 `@`, the instance or the domain when that is letters only (`@dana@mastodon.social` -> "dana"); otherwise "there".
 """
@@ -21,11 +21,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from jinja2 import Template
+from jinja2 import Environment, StrictUndefined, Template
 
 from crm.errors import InvalidInput
 from outreach.compose.render_pool import render_untrusted
-from outreach.compose.sandbox import DraftEnvironment
 
 PLATFORM_LABELS = {
     "x": "X",
@@ -122,7 +121,7 @@ def greeting_name(context: DraftContext) -> str:
 
 
 def template_values(context: DraftContext) -> dict[str, Any]:
-    """The fields every template gets (documented for custom templates in the API)."""
+    """The fields of the first templates, still given to user templates (documented in the API)."""
     return {
         "name": greeting_name(context),
         "platform_label": PLATFORM_LABELS.get(context.platform, context.platform),
@@ -147,13 +146,45 @@ def tidy(body: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def default_template() -> str:
-    return resources.files("outreach.compose").joinpath("templates/first_dm.txt.j2").read_text(encoding="utf-8")
+# The built-in templates, one per situation of outreach.compose.situations plus the general first message.
+BUILTIN_TEMPLATES = (
+    "asks_for_alternative",
+    "competitor_complaint",
+    "product_question",
+    "candidate_influencer",
+    "new_follower",
+    "after_support_case",
+    "follow_up_1",
+    "follow_up_2",
+    "general",
+)
+GENERAL = "general"
+# Ours, so not sandboxed; StrictUndefined makes a misspelt field in a built-in template fail its tests.
+_BUILTIN_ENV = Environment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
 
 
-@lru_cache(maxsize=1)
-def _builtin() -> Template:
-    return DraftEnvironment().from_string(default_template())
+def builtin_source(name: str) -> str:
+    if name not in BUILTIN_TEMPLATES:
+        raise ValueError(f"there is no built-in template {name!r}")
+    return resources.files("outreach.compose").joinpath(f"templates/{name}.txt.j2").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=len(BUILTIN_TEMPLATES))
+def builtin_template(name: str) -> Template:
+    return _BUILTIN_ENV.from_string(builtin_source(name))
+
+
+def builtin_variants(name: str) -> tuple[str, ...]:
+    """The template's variants (its blocks), in the order the file writes them."""
+    return tuple(builtin_template(name).blocks)
+
+
+def render_variant(name: str, variant: str, values: dict[str, Any]) -> str:
+    """One variant of a built-in template, untidied."""
+    template = builtin_template(name)
+    if variant not in template.blocks:
+        raise ValueError(f"the {name} template has no variant {variant!r}")
+    return "".join(template.blocks[variant](template.new_context(values)))
 
 
 def dm_char_limit(platform: str) -> int:
@@ -172,14 +203,7 @@ def finish(body: str, platform: str) -> str:
     return body
 
 
-def render_builtin(context: DraftContext) -> str:
-    """The first DM from the built-in template: ours, so it renders in process."""
-    return finish(_builtin().render(**template_values(context)), context.platform)
-
-
-async def render_first_dm(context: DraftContext, template: str | None = None) -> str:
-    """The first DM text; a template error, a template over its time or memory bound, or an over-long result is
-    reported (422), not sent."""
-    if not template:
-        return render_builtin(context)
-    return finish(await render_untrusted(template, template_values(context)), context.platform)
+async def render_user_template(template: str, values: dict[str, Any], platform: str) -> str:
+    """A user's template rendered sandboxed; a template error, a template over its time or memory bound, or an
+    over-long result is reported (422), not sent."""
+    return finish(await render_untrusted(template, values), platform)

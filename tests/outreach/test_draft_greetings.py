@@ -1,6 +1,7 @@
-"""Properties of the built-in first DM over generated leads with missing, odd or machine-made fields: it never
-greets a DID or a raw handle when a name exists, and it reads as written by a person (no template leftovers, no
-double spaces, no space before punctuation, no empty quote)."""
+"""Properties of the general built-in first message over generated leads with missing, odd or machine-made fields:
+it never greets a DID or a raw handle when a name exists, and it reads as written by a person (no template
+leftovers, no double spaces, no space before punctuation, no empty quote). Every situation's template is covered
+the same way in test_builtin_templates.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,23 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outreach.compose.drafting import MAX_DM_CHARS, PLATFORM_LABELS, DraftContext, render_builtin
+from outreach.compose.drafting import MAX_DM_CHARS, PLATFORM_LABELS, DraftContext, builtin_variants
+from outreach.compose.personalise import LeadFacts, Person, personalise
+from outreach.compose.writer import Sender, render_builtin, template_fields
+
+
+def drafts(context: DraftContext) -> list[str]:
+    """Every variant of the general template, written for the context."""
+    person = personalise(
+        LeadFacts(
+            person=Person(context.name, context.handles, context.other_names),
+            mention_text=context.mention_text,
+            competitors=[context.competitor] if context.competitor else [],
+        )
+    )
+    values = template_fields(person, Sender(context.product, context.company), context.platform, context.mention_text)
+    return [render_builtin("general", variant, values) for variant in builtin_variants("general")]
+
 
 REAL_NAMES = ["Dana Smith", "Ana", "Jean-Luc Picard", "Siobhán O'Brien", "Zoë", "李 雷", "Dr. Amara Okafor"]
 dids = st.from_regex(r"did:(plc|web):[a-z0-9]{8,24}", fullmatch=True)
@@ -41,7 +58,11 @@ contexts = st.builds(
 @settings(max_examples=400, deadline=None)
 @given(contexts)
 def test_a_built_in_draft_reads_as_written_by_a_person_whatever_the_lead_lacks(context: DraftContext) -> None:
-    body = render_builtin(context)
+    for body in drafts(context):
+        check_reads_as_written(context, body)
+
+
+def check_reads_as_written(context: DraftContext, body: str) -> None:
 
     assert "did:" not in body.casefold()
     assert "{{" not in body and "{%" not in body and "}}" not in body
@@ -57,7 +78,12 @@ def test_a_built_in_draft_reads_as_written_by_a_person_whatever_the_lead_lacks(c
 @settings(max_examples=300, deadline=None)
 @given(contexts)
 def test_the_greeting_is_one_word_that_is_never_a_did_or_a_handle_with_its_domain(context: DraftContext) -> None:
-    greeting = re.match(r"Hi ([^,]+),", render_builtin(context))
+    for body in drafts(context):
+        check_greeting(context, body)
+
+
+def check_greeting(context: DraftContext, body: str) -> None:
+    greeting = re.match(r"Hi ([^,]+),", body)
     assert greeting, "every draft opens with a greeting"
     word = greeting.group(1)
     assert " " not in word and "@" not in word and ":" not in word and "/" not in word
@@ -79,4 +105,4 @@ def test_a_person_with_a_display_name_is_greeted_by_it_not_by_their_handle(
         other_names=(display_name,) if name_on_the_account_only else (),
     )
     expected = display_name.removeprefix("Dr. ").split()[0]
-    assert render_builtin(context).startswith(f"Hi {expected},")
+    assert all(body.startswith(f"Hi {expected},") for body in drafts(context))

@@ -255,6 +255,27 @@ def upgrade() -> None:
     sa.UniqueConstraint('platform', 'handle', name=op.f('uq_platform_account_platform_handle'))
     )
     op.create_index(op.f('ix_platform_account_contact_id'), 'platform_account', ['contact_id'], unique=False)
+    op.create_table('sender_profile',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('company', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('product', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('value_proposition', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('website', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('updated_by_user_id', sa.Integer(), nullable=True),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('updated_at', crm.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['updated_by_user_id'], ['user.id'], name=op.f('fk_sender_profile_updated_by_user_id_user')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_sender_profile'))
+    )
+    op.create_table('sender_signature',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('display_name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('signature', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('updated_at', crm.models.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['user.id'], name=op.f('fk_sender_signature_user_id_user')),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_sender_signature'))
+    )
     op.create_table('watch',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
@@ -270,6 +291,7 @@ def upgrade() -> None:
     sa.Column('pipeline_id', sa.Integer(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('poll_interval_seconds', sa.Integer(), nullable=False),
+    sa.Column('offer', sa.Text(), nullable=True),
     sa.Column('version', sa.Integer(), server_default='1', nullable=False),
     sa.Column('created_at', crm.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', crm.models.UTCDateTime(timezone=True), nullable=False),
@@ -575,6 +597,8 @@ def upgrade() -> None:
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('template', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('situation', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('variant', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('author_user_id', sa.Integer(), nullable=True),
     sa.Column('classification', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
@@ -660,6 +684,8 @@ def downgrade() -> None:
     op.drop_table('webhook_subscription')
     op.drop_index(op.f('ix_watch_owner_id'), table_name='watch')
     op.drop_table('watch')
+    op.drop_table('sender_signature')
+    op.drop_table('sender_profile')
     op.drop_index(op.f('ix_platform_account_contact_id'), table_name='platform_account')
     op.drop_table('platform_account')
     op.drop_index(op.f('ix_contact_merge_target_contact_id'), table_name='contact_merge')
