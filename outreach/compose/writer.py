@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from crm.errors import InvalidInput
 from outreach.compose.drafting import (
     GENERAL,
     PLATFORM_LABELS,
@@ -120,7 +121,10 @@ def pick_variant(
 ) -> str:
     """The variant to send; with no counts given every variant has the prior (no sends, no replies)."""
     known = stats or {}
-    return choose_variant({v: known.get(v, VariantStats()) for v in builtin_variants(template)}, rng, pinned)
+    variants = builtin_variants(template)
+    if pinned is not None and pinned not in variants:
+        raise InvalidInput(f"the {template} template has variants {', '.join(variants)}, not {pinned!r}")
+    return choose_variant({v: known.get(v, VariantStats()) for v in variants}, rng, pinned)
 
 
 def render_builtin(template: str, variant: str, values: Mapping[str, Any]) -> str:
