@@ -7,15 +7,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.contacts.privacy import suppress
+from crm.errors import OutreachBlocked
 from crm.models import AuditEvent, Channel, Lead, Message, PlatformAccount, Role, User
 from crm.settings import Settings
 from outreach.policy.decide import decide
 from outreach.policy.facts import Allow, Attempt, Deny
+from outreach.send_policy import ensure_may_send
 from tests.conftest import Caller
 from tests.crm.test_board import add_rep, csrf_from, sign_in
 from tests.outreach.test_send_policy import draft, post, watch_with
@@ -346,3 +349,24 @@ async def test_the_board_shows_the_refusal_in_plain_words(
     assert refused.status_code == 409, refused.text
     assert "Hacker News has no private messages" in refused.text and "public reply" in refused.text
     assert [e.detail["stage"] for e in await refusals(session, "platform.no_dms")] == ["draft"]
+
+
+async def test_approving_a_draft_the_cap_allowed_is_not_refused_by_the_cap_it_already_counts_in(
+    client: AsyncTestClient[Any], admin: Caller, settings: Settings, session: AsyncSession
+) -> None:
+    settings.daily_dm_cap_per_rep = 1
+    [lead] = await watch_with(client, admin, "approve", post("a1", "abe"))
+    drafted = (await draft(client, admin, lead)).json()
+    row, author = await session.get(Lead, lead["id"]), await session.get(User, admin.user.id)
+    assert row is not None and author is not None
+    attempt = {"lead": row, "author": author, "conversation_id": drafted["conversation_id"]}
+
+    assert isinstance(await decide(session, settings, Attempt(stage="approve", **attempt)), Allow)
+    another = await decide(session, settings, Attempt(stage="draft", **attempt))
+    assert isinstance(another, Deny) and another.rule == "daily_cap"
+    settings.outreach_paused = True
+    with pytest.raises(OutreachBlocked) as refused:
+        await ensure_may_send(
+            session, settings, row, author, conversation_id=drafted["conversation_id"], stage="approve"
+        )
+    assert refused.value.extra["stage"] == "approve" and refused.value.status == 409
