@@ -159,8 +159,9 @@ BUILTIN_TEMPLATES = (
     "general",
 )
 GENERAL = "general"
-# Ours, so not sandboxed; StrictUndefined makes a misspelt field in a built-in template fail its tests.
-_BUILTIN_ENV = Environment(undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+# Ours, so not sandboxed; StrictUndefined makes a misspelt field in a built-in template fail its tests. No
+# trim_blocks: a line ending in `{% endif %}` must keep its newline, or two sentences run together ("here.What").
+_BUILTIN_ENV = Environment(undefined=StrictUndefined, lstrip_blocks=True, autoescape=False)
 
 
 def builtin_source(name: str) -> str:

@@ -144,4 +144,5 @@ def test_each_template_reads_like_a_good_first_message(name: str, variant: str, 
     codes = {f.code for f in findings if f.severity != "info"}
     assert not codes, (codes, body)
     assert "?" in body
+    assert not re.search(r"[.!?][A-Z]", body), body  # sentences never run together across template lines
     assert "http" not in body and "$" not in body and "€" not in body
