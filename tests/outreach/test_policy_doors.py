@@ -70,6 +70,9 @@ DOORS: dict[tuple[str, str], Door] = {
 }
 NOT_TOWARDS_SENT = {
     ("POST", "/api/v1/leads/{lead_id:int}/replies"): "records what the person wrote; an opt-out only blocks drafts",
+    ("POST", "/api/v1/messages/{message_id:int}/lint"): "reads a text against the message; stores nothing",
+    ("PUT", "/api/v1/sender-profile"): "the company's sender profile; drafts read it, no message changes",
+    ("PUT", "/api/v1/users/me/signature"): "the rep's signature; drafts read it, no message changes",
 }
 # Worker jobs that can reach the message writers, with a call that runs them; none exists yet.
 JOBS: dict[str, Door] = {}
