@@ -63,7 +63,7 @@ from listeners.api import (
     WatchController,
 )
 from listeners.webhook import MentionWebhookController
-from outreach.api import OutreachController
+from outreach.api import OutreachController, SenderProfileController
 from outreach.board import OutreachBoardController
 from scoring.api import ModelController, ScoreController, ScoringController
 
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MentionImportController,
             MentionWebhookController,
             OutreachController,
+            SenderProfileController,
             BoardController,
             OutreachBoardController,
             SyncController,

@@ -34,6 +34,7 @@ from crm.queue import create_queue
 from crm.settings import Settings
 from listeners.commands import listen
 from listeners.ingest import enqueue_unscored
+from outreach.commands import outreach
 from scoring.commands import scoring
 
 
@@ -63,6 +64,7 @@ FLOW_STEPS: dict[str, tuple[str, ...]] = {
     "Set up": ("db", "user", "apikey", "doctor", "completion"),
     "Listen": ("listen",),
     "Score": ("scoring",),
+    "Reach out": ("outreach",),
     "Run": ("serve", "worker", "demo"),
 }
 
@@ -447,3 +449,4 @@ def demo(port: int | None, exit_after: float | None) -> None:
 
 cli.add_command(listen)
 cli.add_command(scoring)
+cli.add_command(outreach)

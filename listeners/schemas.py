@@ -20,6 +20,10 @@ class Competitor(SQLModel):
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120, pattern=r"^[^\x00]+$")]
 Description = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00]*$")]
+Offer = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500, pattern=r"^[^\x00]*$")]
+OFFER_HELP = (
+    'An offer or resource worth sharing with this campaign\'s leads ("our migration checklist"); drafts offer it.'
+)
 Query = Annotated[str, StringConstraints(max_length=20_000, pattern=r"^[^\x00]*$")]
 # Terms are matched as written, less the spaces around them; a blank term would match every post.
 Term = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
@@ -42,6 +46,7 @@ class WatchCreate(SQLModel):
     pipeline_id: Id | None = Field(default=None, description="Where its leads open; the default pipeline if null.")
     owner_id: Id | None = Field(default=None, description="Defaults to the caller.")
     active: bool = True
+    offer: Offer | None = Field(default=None, description=OFFER_HELP)
 
 
 class WatchUpdate(SQLModel):
@@ -59,6 +64,7 @@ class WatchUpdate(SQLModel):
     pipeline_id: Id | None = None
     owner_id: Id | None = None
     active: bool | None = None
+    offer: Offer | None = Field(default=None, description=OFFER_HELP + " Null removes it.")
 
 
 class WatchPublic(SQLModel):
@@ -75,6 +81,7 @@ class WatchPublic(SQLModel):
     pipeline_id: int | None
     owner_id: int | None
     active: bool
+    offer: str | None = None
     version: int
     created_at: datetime
     updated_at: datetime

@@ -349,7 +349,7 @@ def test_ctrl_c_in_a_terminal_stops_the_demo_alone_so_a_make_around_it_exits_cle
 def test_help_lists_the_commands_under_the_flow_step_they_belong_to() -> None:
     output = CliRunner().invoke(cli, ["--help"]).output
     titles = [line for line in output.splitlines() if line.endswith(":") and not line.startswith(" ")]
-    assert titles == ["Options:", "Set up:", "Listen:", "Score:", "Run:"]
+    assert titles == ["Options:", "Set up:", "Listen:", "Score:", "Reach out:", "Run:"]
     setup = output.split("Set up:")[1].split("Listen:")[0]
     assert [line.split()[0] for line in setup.strip().splitlines()] == ["db", "user", "apikey", "doctor", "completion"]
     assert "serve" in output.split("Run:")[1] and "scoring" in output.split("Score:")[1]
