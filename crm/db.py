@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -62,9 +63,24 @@ async def session_scope(sessionmaker: SessionMaker) -> AsyncIterator[AsyncSessio
         try:
             yield session
             await session.commit()
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            await roll_back(session, exc)
             raise
+
+
+async def roll_back(session: AsyncSession, error: BaseException | None = None) -> None:
+    """Undo the unit of work; then write what a refusal must leave behind (`WarmlineError.kept`, e.g. its audit
+    row) in a transaction of its own. After the rollback, so on SQLite it never waits on the refused write's lock."""
+    await session.rollback()
+    kept = getattr(error, "kept", None)
+    if kept is None:
+        return
+    try:
+        kept(session)
+        await session.commit()
+    except Exception:  # the refusal still reaches the caller; its record failing must not replace it
+        await session.rollback()
+        structlog.get_logger(__name__).exception("refusal_record_failed")
 
 
 async def begin_writing(conn: AsyncConnection) -> None:

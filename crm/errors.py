@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 
@@ -12,11 +13,21 @@ class WarmlineError(Exception):
     slug = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        kept: Callable[[Any], None] | None = None,
+    ):
         super().__init__(detail)
         self.detail = detail
         self.extra = extra or {}
         self.headers = headers or {}
+        # What the refusal itself must leave behind (an audit row): added to the session once the refused unit of
+        # work has rolled back (crm.db.roll_back), so the record is kept while the change is not.
+        self.kept = kept
 
 
 class InvalidInput(WarmlineError):

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         default=24, ge=1, le=24, description="Meta platforms: a DM only this long after the person last wrote."
     )
     one_first_dm_until_answered: bool = Field(
-        default=False,
+        default=True,
         description="A person who has not answered one cold DM gets no cold DM from another watch, even after the "
         "cooldown.",
     )

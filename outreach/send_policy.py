@@ -3,13 +3,15 @@ problem naming the rule and the setting, audited.
 
 Every door asks here (the API, the board, later jobs and connectors), at draft, at approval and at send: a person may
 opt out, be erased or be messaged from another watch between the steps, and the hour of the day matters only when
-the message leaves. The refusal's audit row is written in its own transaction, because the request that was refused
-rolls back whatever it did.
+the message leaves. The refusal's audit row travels with the error (`kept`) and is written by whoever rolls the
+refused unit of work back (crm.db.roll_back: the request's session, a job's or the CLI's session_scope, the board),
+after the rollback, so it stays while the refused change goes and never waits on that change's lock.
 """
 
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from collections.abc import Callable
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access import audit
@@ -49,34 +51,38 @@ async def ensure_may_send(
     )
     decision = await decide(session, settings, attempt)
     if isinstance(decision, Deny):
-        await audit_refusal(session, attempt, decision)
         raise OutreachBlocked(
             decision.explanation,
             extra={**decision.extra, "rule": decision.rule, "setting": decision.setting, "stage": attempt.stage},
+            kept=refusal_record(attempt, decision),
         )
     return decision.contact
 
 
-async def audit_refusal(session: AsyncSession, attempt: Attempt, refusal: Deny) -> None:
-    """One `outreach.refused` row, committed apart from the caller's transaction (which the refusal rolls back).
-    Callers ask the policy before they write, so the separate connection never waits on the caller's own lock."""
-    bind = session.bind
-    assert isinstance(bind, AsyncEngine)
-    async with AsyncSession(bind) as separate:
+def refusal_record(attempt: Attempt, refusal: Deny) -> Callable[[AsyncSession], None]:
+    """The `outreach.refused` audit row, added after the refused unit of work rolls back (crm.db.roll_back), so the
+    refusal is on record while whatever the action had written is not."""
+
+    # Read now: the rollback expires the rows, and the record is written after it.
+    actor, actor_id, lead_id = attempt.author.email, attempt.author.id, attempt.lead.id
+    detail = {
+        "rule": refusal.rule,
+        "setting": refusal.setting,
+        "stage": attempt.stage,
+        "channel": attempt.channel,
+        "conversation_id": attempt.conversation_id,
+        "explanation": refusal.explanation,
+    }
+
+    def keep(session: AsyncSession) -> None:
         audit.record(
-            separate,
+            session,
             "outreach.refused",
-            actor=attempt.author.email,
-            actor_user_id=attempt.author.id,
+            actor=actor,
+            actor_user_id=actor_id,
             object_type="lead",
-            object_id=attempt.lead.id,
-            detail={
-                "rule": refusal.rule,
-                "setting": refusal.setting,
-                "stage": attempt.stage,
-                "channel": attempt.channel,
-                "conversation_id": attempt.conversation_id,
-                "explanation": refusal.explanation,
-            },
+            object_id=lead_id,
+            detail=detail,
         )
-        await separate.commit()
+
+    return keep

@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from crm.access.policy import lead_scope_of, lead_writable, readable_lead, require_lead_write
 from crm.access.sign_in import sign_in
+from crm.db import roll_back
 from crm.errors import NotAuthenticated, NotFound, RateLimited, WarmlineError
 from crm.http.deps import AppSettings, DbSession, Queue, web_link
 from crm.leads.filters import LeadFilter
@@ -161,8 +162,8 @@ async def lead_panel(
 
 async def refused(session: AsyncSession, lead: Lead, user: User, error: WarmlineError) -> Template:
     """The panel again, with the reason, under the status the API gives for the same refusal. Whatever the action
-    changed before it was refused is undone, as the API's transaction would be."""
-    await session.rollback()
+    changed before it was refused is undone, as the API's transaction would be, and the refusal's own record kept."""
+    await roll_back(session, error)
     await session.refresh(lead)
     await session.refresh(user)
     return await lead_panel(session, lead, user, error=error.detail, status_code=error.status)

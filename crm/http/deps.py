@@ -18,6 +18,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from crm.db import roll_back
 from crm.models import User
 from crm.ops.logs import logs_at
 from crm.settings import Settings
@@ -39,8 +40,8 @@ async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
         try:
             yield session
             await session.commit()
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            await roll_back(session, exc)
             raise
 
 

@@ -33,7 +33,7 @@ _URL = re.compile(
 # A platform's cut ("… students w…"): the last word is probably cut off too.
 _TRUNCATED = re.compile(r"\s*\S*\w…\s*$")
 _DID = re.compile(r"\bdid:[a-z0-9]+:[\w.:%-]+", re.I)
-_HANDLE = re.compile(r"@\s?[\w.]+(?:@[\w.]+)?")
+_HANDLE = re.compile(r"(?<!\w)@[\w.]+(?:@[\w.]+)?")  # an @ inside a word (mail, "0@") is not a handle
 _HASHTAG = re.compile(r"#(\w+)")
 _RETWEET = re.compile(r"^\s*RT\s+@\w+:?\s*")
 # Runs of handles, hashtags and "via @x" at either end of a sentence are addressing, not content.
@@ -269,6 +269,10 @@ def _continue_sentence(clause: str, text: str, keep_capitals: Iterable[str]) -> 
         return clause  # CRM, iOS-style acronyms
     if any(ch.isupper() for ch in bare[1:]):
         return clause  # HubSpot, iPhone-like names
+    words = clause.split(" ", 2)
+    following = words[1].strip(".,;:!?") if len(words) > 1 else ""
+    if len(following) > 1 and following.isupper():
+        return clause  # "Show HN", "Ask HN": a capitalised word heading an acronym is a title, not sentence case
     word = bare.strip(".,;:!?").casefold()
     kept = {w.casefold() for name in keep_capitals for w in name.split()}
     if word in kept or re.search(rf"(?<=[a-z] ){re.escape(bare.strip('.,;:!?'))}\b", text):

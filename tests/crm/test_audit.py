@@ -5,10 +5,12 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import select
 
 from crm.access import audit
 from crm.db import make_sessionmaker, session_scope
-from crm.models import Role
+from crm.errors import OutreachBlocked
+from crm.models import AuditEvent, Role
 from crm.settings import Settings
 from tests.conftest import Caller, make_caller
 
@@ -55,3 +57,23 @@ async def test_non_admins_cannot_read_the_audit_log(client: AsyncTestClient[Any]
     response = await client.get("/api/v1/audit", headers=reader.headers)
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_refusal_keeps_its_own_record_while_what_the_refused_work_wrote_is_rolled_back(
+    engine: AsyncEngine,
+) -> None:
+    sessionmaker = make_sessionmaker(engine)
+
+    def keep(session: Any) -> None:
+        audit.record(session, "outreach.refused", object_type="lead", object_id=1)
+
+    try:
+        async with session_scope(sessionmaker) as session:
+            audit.record(session, "work.before.refusal")
+            await session.flush()  # on SQLite this holds the write lock the record must not wait on
+            raise OutreachBlocked("refused", kept=keep)
+    except OutreachBlocked:
+        pass
+    async with session_scope(sessionmaker) as session:
+        actions = (await session.exec(select(AuditEvent.action))).all()
+    assert actions == ["outreach.refused"]

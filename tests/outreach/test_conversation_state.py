@@ -35,7 +35,8 @@ async def reply(client: AsyncTestClient[Any], caller: Caller, lead: dict[str, An
 async def test_an_opt_out_reply_closes_the_lead_as_lost_with_no_answer_owed(
     client: AsyncTestClient[Any], admin: Caller, settings: Settings
 ) -> None:
-    settings.recipient_cooldown_days = 0
+    settings.recipient_cooldown_days = 0  # a second cold draft to the same person must be possible here
+    settings.one_first_dm_until_answered = False
     [lead] = await watch_with(client, admin, "first", post("o1", "omar"))
     [other] = await watch_with(client, admin, "second", post("o2", "omar"))
     await send(client, admin, lead)

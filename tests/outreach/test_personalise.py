@@ -342,3 +342,13 @@ def test_tidy_is_idempotent_and_leaves_nothing_dangling(parts: list[str]) -> Non
     text = "".join(parts).replace("did:", "")
 
     assert_reads_as_written_by_a_person(tidy(text))
+
+
+def test_a_title_like_show_hn_keeps_its_capital_when_it_continues_our_sentence() -> None:
+    assert point_raised("Show HN: a tiny script that pushes form signups into any CRM").startswith("Show HN")
+    assert point_raised("Looking for a CRM that isn't Salesforce").startswith("looking")
+
+
+def test_an_at_sign_inside_a_word_never_glues_two_words_together() -> None:
+    # Found by the whole-words property: "0@ 0" once read as a handle "@ 0" and came out as "00".
+    assert point_raised("0 0@ 0{", limit=10, continues=False).split() == ["0", "0@", "0{"]

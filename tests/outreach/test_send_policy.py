@@ -87,7 +87,8 @@ async def test_a_person_cold_messaged_in_one_campaign_is_not_messaged_from_anoth
 async def test_an_opt_out_reply_puts_the_person_on_do_not_contact_and_blocks_pending_drafts(
     client: AsyncTestClient[Any], admin: Caller, settings: Settings
 ) -> None:
-    settings.recipient_cooldown_days = 0
+    settings.recipient_cooldown_days = 0  # a second cold draft to the same person must be possible here
+    settings.one_first_dm_until_answered = False
     h = admin.headers
     [lead] = await watch_with(client, admin, "first", post("y1", "eli"))
     [other] = await watch_with(client, admin, "second", post("y2", "eli"))
