@@ -25,6 +25,7 @@ from jinja2 import Environment, StrictUndefined, Template
 
 from crm.errors import InvalidInput
 from outreach.compose.render_pool import render_untrusted
+from outreach.compose.tidy import tidy
 
 PLATFORM_LABELS = {
     "x": "X",
@@ -78,7 +79,7 @@ def handle_local_part(handle: str) -> str:
     return re.split(r"[@.]", cleaned, maxsplit=1)[0]
 
 
-def _visible(text: str) -> str:
+def visible_text(text: str) -> str:
     """Letters, marks, numbers, punctuation and spaces; emoji, symbols and invisible format characters go."""
     kept = (ch if unicodedata.category(ch)[0] in "LMNPZ" else " " for ch in unicodedata.normalize("NFKC", text))
     return " ".join("".join(kept).split())
@@ -86,7 +87,7 @@ def _visible(text: str) -> str:
 
 def first_name(display_name: str, handles: Iterable[str] = ()) -> str | None:
     """The word to greet someone by from their display name, or None when it is not a person's name."""
-    flat = _visible(display_name)
+    flat = visible_text(display_name)
     lowered = flat.casefold()
     if not flat or "did:" in lowered or "://" in lowered or lowered.startswith("www."):
         return None
@@ -130,20 +131,6 @@ def template_values(context: DraftContext) -> dict[str, Any]:
         "product": context.product.strip(),
         "company": context.company.strip(),
     }
-
-
-def tidy(body: str) -> str:
-    """One space between words, none before punctuation or inside brackets, no empty quotes, no blank-line runs."""
-    lines = []
-    for line in body.splitlines():
-        line = re.sub(r"\(\s*([\"'\u201c\u201d]\s*){0,2}\)", "", line)
-        line = re.sub(r"[^\S\n]+", " ", line)
-        line = re.sub(r" ([,.;:!?)])", r"\1", line)
-        line = re.sub(r"\( ", "(", line)
-        line = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", line)
-        line = re.sub(r"[,;:](?=[.!?])", "", line)
-        lines.append(line.strip())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 # The built-in templates, one per situation of outreach.compose.situations plus the general first message.

@@ -10,13 +10,13 @@ do not have is empty, and `tidy` then removes what its absence leaves behind ("H
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from outreach.compose.drafting import FALLBACK_NAME, DraftContext, greeting_name, handle_local_part
+from outreach.compose.drafting import FALLBACK_NAME, DraftContext, greeting_name, handle_local_part, visible_text
 from outreach.compose.situations import cues, fold, named_competitors, sentences
+from outreach.compose.tidy import DID, EMPTY_PAIRS, tidy, tidy_line
 
 DEFAULT_POINT_CHARS = 120
 MAX_DISPLAY_NAME_CHARS = 50
@@ -32,7 +32,6 @@ _URL = re.compile(
 )
 # A platform's cut ("… students w…"): the last word is probably cut off too.
 _TRUNCATED = re.compile(r"\s*\S*\w…\s*$")
-_DID = re.compile(r"\bdid:[a-z0-9]+:[\w.:%-]+", re.I)
 _HANDLE = re.compile(r"(?<!\w)@[\w.]+(?:@[\w.]+)?")  # an @ inside a word (mail, "0@") is not a handle
 _HASHTAG = re.compile(r"#(\w+)")
 _RETWEET = re.compile(r"^\s*RT\s+@\w+:?\s*")
@@ -53,27 +52,6 @@ _OPENERS = frozenset(
 )
 _TRAILING_PUNCTUATION = " \t,;:.!?…-\u2013\u2014'\"\u201c\u201d\u2018\u2019\u00ab\u00bb/|&+"
 _PERSONAL_I = re.compile(r"^I(?:'|\u2019|$)")
-
-# tidy's patterns
-_PLACEHOLDERS = re.compile(
-    r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\s*\w[\w.]*\s*\}|\[\s*(?:first|last|full)?\s*name\s*\]|%[A-Z_]{2,}%",
-    re.I,
-)
-# What is left of a broken template tag ("{{ name }" or a lone "%}").
-_STRAY_DELIMITERS = re.compile(r"\{\{|\}\}|\{%|%\}|\{#|#\}")
-_EMPTY_PAIRS = re.compile(
-    r"\(\s*\)|\[\s*\]|\"\s*\"|\u201c\s*\u201d|\u201e\s*\u201c|\u00ab\s*\u00bb|\u2018\s*\u2019|(?<!\w)'\s*'(?!\w)"
-)
-_SPACE_BEFORE = re.compile(r"[^\S\n]+([,.;:!?)\]%…])")
-_SPACE_AFTER_OPEN = re.compile(r"([(\[])[^\S\n]+")
-_CLAUSE_MARK_RUN = re.compile(r"([,;:])(?:\s*[,;:])+")
-_CLAUSE_MARK_BEFORE_END = re.compile(r"[,;:]\s*(?=[.!?…)\]])")
-_END_THEN_MARK = re.compile(r"([.!?])\s*[,;:]")
-_DOUBLE_STOP = re.compile(r"(?<!\.)\.\s*\.(?!\.)")
-_DANGLING_DASH = re.compile(r"\s+[-\u2013\u2014]+(?=\s*(?:$|[,.;:!?]))")
-_LEADING_PUNCTUATION = re.compile(r"^[,.;:!?)\]…]+\s*")
-# "Hi Dana," and "Thanks," end lines; only the draft's own end cannot be a comma, colon or open bracket.
-_TRAILING_OPENERS = re.compile(r"[\s,;:(\[\u2013\u2014]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,18 +113,12 @@ class Personalisation:
 # ------------------------------------------------------------------ who they are
 
 
-def _visible(text: str) -> str:
-    """Letters, marks, numbers, punctuation and spaces; emoji, symbols and invisible characters go."""
-    kept = (ch if unicodedata.category(ch)[0] in "LMNPZ" else " " for ch in unicodedata.normalize("NFKC", text))
-    return " ".join("".join(kept).split())
-
-
 def display_name(person: Person) -> str:
     """Their display name as people read it, or "" when none of their names is a name (DID, handle, URL, e-mail)."""
     # Intake stores the handle as the name when a post carries none (case kept: a real "Dana" for "dana" stands).
     handles = {h.strip().lstrip("@") for h in person.handles} | {handle_local_part(h) for h in person.handles}
     for candidate in (person.display_name, *person.other_names):
-        name = _visible(candidate).strip(" .,;:-\u2013\u2014|")
+        name = visible_text(candidate).strip(" .,;:-\u2013\u2014|")
         lowered = name.casefold()
         if (
             not any(ch.isalpha() for ch in name)
@@ -183,7 +155,7 @@ def _strip_noise(text: str) -> str:
     text = _RETWEET.sub("", text)
     text = _URL.sub(" ", text)
     text = _TRUNCATED.sub("", text)
-    return _DID.sub(" ", text)
+    return DID.sub(" ", text)
 
 
 def _without_edges(sentence: str) -> str:
@@ -251,7 +223,7 @@ def _clean_clause(clause: str) -> str:
     """Spacing and punctuation tidied, then the ends trimmed again: each can expose work for the other."""
     for _ in range(5):
         previous = clause
-        clause = _trim_ends(_tidy_line(_EMPTY_PAIRS.sub(" ", clause)))
+        clause = _trim_ends(tidy_line(EMPTY_PAIRS.sub(" ", clause)))
         if clause == previous:
             break
     return clause
@@ -360,37 +332,3 @@ def personalise(lead: LeadFacts, limit: int = DEFAULT_POINT_CHARS) -> Personalis
         topics=natural_list(lead.audience_topics[:3]),
         offer=offer_clause(lead.offer),
     )
-
-
-# ------------------------------------------------------------------ the last pass over a draft
-
-
-def _tidy_line(line: str) -> str:
-    line = re.sub(r"[^\S\n]+", " ", line)
-    line = _SPACE_BEFORE.sub(r"\1", line)
-    line = _SPACE_AFTER_OPEN.sub(r"\1", line)
-    line = _CLAUSE_MARK_RUN.sub(r"\1", line)
-    line = _CLAUSE_MARK_BEFORE_END.sub("", line)
-    line = _END_THEN_MARK.sub(r"\1", line)
-    line = _DOUBLE_STOP.sub(".", line)
-    line = _DANGLING_DASH.sub("", line)
-    stripped = _LEADING_PUNCTUATION.sub("", line.strip())
-    if stripped != line.strip() and stripped[:1].islower():
-        stripped = stripped[0].upper() + stripped[1:]
-    return stripped
-
-
-def tidy(text: str) -> str:
-    """The draft as it can be sent: no unfilled placeholder ({{ name }}, {name}, [First name], %NAME%) or DID, no empty
-    brackets or quotes, one space between words and none before punctuation or inside brackets, no run of clause
-    marks (", ," or ", ."), no line opening with punctuation ("Hi ," becomes "Hi,"), no draft ending on a comma,
-    colon or open bracket, at most one blank line in a row. Applying it twice changes nothing."""
-    text = _STRAY_DELIMITERS.sub("", _DID.sub("", _PLACEHOLDERS.sub("", text)))
-    for _ in range(5):  # removing one empty pair can empty the one around it: ("")
-        previous = text
-        text = _EMPTY_PAIRS.sub(" ", text)
-        text = "\n".join(_tidy_line(line) for line in text.splitlines())
-        text = _TRAILING_OPENERS.sub("", re.sub(r"\n{3,}", "\n\n", text).strip())
-        if text == previous:
-            break
-    return text

@@ -31,8 +31,9 @@ from outreach.compose.drafting import (
     render_variant,
 )
 from outreach.compose.lint import DEFAULT_LIMITS, Finding, LintLimits, lint_draft
-from outreach.compose.personalise import LeadFacts, Personalisation, offer_clause, personalise, tidy
+from outreach.compose.personalise import LeadFacts, Personalisation, offer_clause, personalise
 from outreach.compose.situations import LeadSignals, Situation, SituationContext, choose_situation
+from outreach.compose.tidy import tidy
 from outreach.compose.variants import VariantStats, choose_variant
 
 CUSTOM = "custom"

@@ -21,9 +21,9 @@ from outreach.compose.personalise import (
     personalise,
     point_raised,
     recent_content,
-    tidy,
 )
 from outreach.compose.situations import fold
+from outreach.compose.tidy import tidy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
